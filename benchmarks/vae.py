@@ -1,0 +1,384 @@
+"""genlab's VAE against pythae's VAE on binarised MNIST, and genlab's VAE on digits.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/vae.py                  # full run, about 8 min on 2 cores
+    .venv/bin/python benchmarks/vae.py --quick          # smoke test, under a minute
+    .venv/bin/python benchmarks/vae.py --only pythae --epochs 5
+
+Section 1, MNIST (genlab vs pythae 0.1.2, ``pip install -e .[bench]``)
+-------------------------------------------------------------------
+Protocol, the same for both models:
+
+- Data: the 2,243-image MNIST training subset and the full 10,000-image test set
+  from ``shared/data/mnist`` (see its SOURCE.md). Images are *statically
+  binarised by thresholding*, ``pixel / 255 > 0.5``. Thresholding needs no random
+  numbers, so every run and every library sees the very same bits; the price is
+  that the NLLs are lower (easier data) than those published for the
+  stochastically binarised MNIST of Salakhutdinov & Murray (2008), so compare
+  the two rows with each other, not with papers.
+- Model: pythae's default MLP (``Encoder_VAE_MLP`` / ``Decoder_AE_MLP``):
+  encoder 784-512-ReLU then two heads 512->16 (mean, log-variance), decoder
+  16-512-ReLU-784, Bernoulli likelihood (pythae ``reconstruction_loss="bce"``,
+  genlab ``decoder="bernoulli"``), latent_dim 16, standard-normal prior.
+- Training: the same epochs, batch size and learning rate; Adam (genlab:
+  AdamW with weight_decay=0, which is Adam), constant learning rate and no
+  gradient clipping (genlab's defaults are a cosine schedule and clip 1.0; they
+  are switched off here to match pythae). Both losses are the negative ELBO
+  summed over pixels and averaged over the batch. Each library is seeded with 0.
+  The model evaluated is the one after the last epoch (pythae also keeps a
+  best-on-train deep copy; it is not used).
+- Speed: seconds per epoch = the median of the intervals between consecutive
+  ``on_epoch_end`` callbacks of each library's own trainer (the first interval
+  starts just before training is called). ``torch.set_num_threads(--threads)``
+  is set explicitly and ``os.getloadavg()`` is recorded before and after.
+- Likelihood: test NLL in nats per image, importance-sampled with k=1000
+  samples from q(z|x) (the IWAE bound, Burda et al. 2016, eq. 8: an upper bound
+  on the true NLL that tightens as k grows). Three estimates are printed:
+
+  * ``own``: each library's own estimator, genlab ``model.log_prob(x,
+    n_samples=k)`` and pythae ``model.get_nll(x, n_samples=k, batch_size=k)``;
+  * ``shared``: one estimator written below (``iwae_log_prob``) and applied to
+    both networks, with the exact Bernoulli log-likelihood computed from logits
+    ``x * l - softplus(l)``, so both rows are on one protocol.
+
+  Quirks of pythae's ``get_nll`` (read from its source): it returns the *mean
+  log-likelihood* (a negative number, despite the name), in nats per example;
+  it loops over test images one at a time and re-encodes k copies of each; it
+  uses ``batch_size`` samples when ``n_samples <= batch_size`` and
+  ``(n_samples // batch_size) * batch_size`` otherwise; it computes
+  ``log p(x|z)`` with ``F.binary_cross_entropy`` on sigmoid outputs, which
+  clamps each log term at -100 and so is not exact where the sigmoid saturates;
+  it draws from the global torch RNG and builds autograd graphs (called here
+  under ``torch.no_grad()`` with ``torch.manual_seed(seed)``, which changes
+  nothing but the speed).
+
+Section 2, digits (genlab only)
+-------------------------------
+genlab's VAE with the discretised categorical decoder (``decoder="categorical"``,
+17 intensity levels) on scikit-learn's 8x8 digits, the genlab splits; reports
+test bits/dim = -log p(x) / (64 ln 2) with k=1000 importance samples. This is
+the VAE row of the cross-family leaderboard.
+
+A JSON line with every figure is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+REPO = Path(__file__).resolve().parents[1]
+try:
+    import genlab
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(REPO / "src"))
+    try:
+        import genlab
+    except ImportError:
+        genlab = None
+
+LATENT_DIM = 16
+HIDDEN = 512
+
+
+# ---------------------------------------------------------------------- data
+def find_mnist(explicit: str | None) -> Path:
+    """The MNIST folder: --data-dir, $GENLAB_MNIST, or shared/data/mnist beside or inside the repo."""
+    candidates = [explicit, os.environ.get("GENLAB_MNIST"),
+                  REPO.parent / "shared" / "data" / "mnist", REPO / "shared" / "data" / "mnist"]
+    for c in candidates:
+        if c and (Path(c) / "t10k-images-idx3-ubyte.gz").exists():
+            return Path(c)
+    sys.exit("MNIST not found: pass --data-dir or set GENLAB_MNIST (a folder holding the IDX .gz files).")
+
+
+def load_idx_images(path: Path) -> np.ndarray:
+    """uint8 (N, 28, 28) from a gzipped IDX3 file (magic 0x00000803, then 3 big-endian uint32 sizes)."""
+    raw = gzip.open(path).read()
+    magic, n, h, w = np.frombuffer(raw[:16], dtype=">u4")
+    assert magic == 0x803, f"{path} is not an IDX3 uint8 image file"
+    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, h, w)
+
+
+def binarize(images: np.ndarray) -> torch.Tensor:
+    """Static threshold binarisation: float32 (N, 1, 28, 28) in {0, 1}."""
+    return torch.from_numpy((images.astype(np.float32) / 255.0 > 0.5).astype(np.float32)).unsqueeze(1)
+
+
+# ------------------------------------------------------ shared NLL estimator
+@torch.no_grad()
+def iwae_log_prob(encode, decode_logits, x: torch.Tensor, n_samples: int, seed: int = 0,
+                  batch_size: int = 50, rows: int = 4096) -> torch.Tensor:
+    """log p(x) ~ log (1/k) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x) (IWAE bound).
+
+    ``encode(x) -> (mu, logvar)`` each (B, D); ``decode_logits(z) -> (B, 784)``
+    Bernoulli logits. Returns a Tensor of shape (N,) in nats. Decoder passes are
+    chunked to about ``rows`` rows so that the logits stay in cache.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    half_log_2pi = 0.5 * math.log(2 * math.pi)
+    out = []
+    for xb in x.split(batch_size):
+        B = len(xb)
+        mu, logvar = encode(xb)  # (B, D)
+        mu, logvar = mu.reshape(B, -1), logvar.reshape(B, -1)
+        std = (0.5 * logvar).exp()
+        xf = xb.reshape(B, -1)  # (B, 784)
+        chunk = max(1, rows // B)
+        log_w = []
+        for k0 in range(0, n_samples, chunk):
+            kc = min(chunk, n_samples - k0)
+            eps = torch.randn(kc, B, mu.shape[1], generator=gen)  # (kc, B, D)
+            z = mu + std * eps
+            log_q = (-0.5 * eps.pow(2) - 0.5 * logvar - half_log_2pi).sum(-1)  # (kc, B)
+            log_pz = (-0.5 * z.pow(2) - half_log_2pi).sum(-1)
+            logits = decode_logits(z.reshape(kc * B, -1)).reshape(kc, B, -1)  # (kc, B, 784)
+            # exact Bernoulli: x log s(l) + (1 - x) log s(-l) = x l - softplus(l)
+            log_px = (xf * logits).sum(-1) - F.softplus(logits).sum(-1)
+            log_w.append(log_px + log_pz - log_q)
+        log_w = torch.cat(log_w)  # (k, B)
+        out.append(torch.logsumexp(log_w, 0) - math.log(n_samples))
+    return torch.cat(out)
+
+
+# -------------------------------------------------------------------- timing
+class EpochClock:
+    """Wall-clock intervals between consecutive epoch ends (start() before training)."""
+
+    def __init__(self):
+        self.times: list[float] = []
+        self._last = None
+
+    def start(self):
+        self._last = time.perf_counter()
+
+    def tick(self):
+        now = time.perf_counter()
+        self.times.append(now - self._last)
+        self._last = now
+
+
+# -------------------------------------------------------------------- pythae
+def run_pythae(x_train, x_test, args) -> dict:
+    from pythae.models import VAE, VAEConfig
+    from pythae.trainers import BaseTrainer, BaseTrainerConfig
+    from pythae.trainers.training_callbacks import CallbackHandler, TrainingCallback
+
+    for name in list(logging.root.manager.loggerDict):  # pythae logs at INFO to the console
+        if name.startswith("pythae"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+    clock = EpochClock()
+
+    class Tick(TrainingCallback):
+        def on_epoch_end(self, training_config, **kwargs):
+            clock.tick()
+
+    class QuietTrainer(BaseTrainer):
+        # BaseTrainer always adds a tqdm bar and a console printer; keep only our callbacks.
+        def _setup_callbacks(self):
+            self.callback_handler = CallbackHandler(callbacks=self.callbacks, model=self.model)
+
+    from pythae.data.datasets import BaseDataset
+    train_set = BaseDataset(x_train, torch.zeros(len(x_train)))
+    model = VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=LATENT_DIM, reconstruction_loss="bce"))
+    with tempfile.TemporaryDirectory(prefix="pythae_bench_") as tmp:
+        config = BaseTrainerConfig(output_dir=tmp, num_epochs=args.epochs, learning_rate=args.lr,
+                                   per_device_train_batch_size=args.batch_size, optimizer_cls="Adam",
+                                   seed=0, no_cuda=True)
+        trainer = QuietTrainer(model=model, train_dataset=train_set, training_config=config, callbacks=[Tick()])
+        clock.start()
+        t0 = time.perf_counter()
+        trainer.train()
+        fit_s = time.perf_counter() - t0
+    model.eval()
+
+    def encode(x):
+        out = model.encoder(x)
+        return out.embedding, out.log_covariance
+
+    hidden, last = model.decoder.layers  # (Linear 16->512, ReLU), (Linear 512->784, Sigmoid)
+
+    def decode_logits(z):
+        return last[0](hidden(z))  # the logits the Sigmoid would squash
+
+    res = {"fit_s": fit_s, "epoch_s": clock.times}
+    t0 = time.perf_counter()
+    lp = iwae_log_prob(encode, decode_logits, x_test, args.n_samples, seed=0)
+    res["nll_shared"] = -float(lp.mean())
+    res["nll_shared_s"] = time.perf_counter() - t0
+    res["_lp_shared"] = lp
+    if not args.skip_own_pythae:
+        torch.manual_seed(0)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            # get_nll returns the mean log-likelihood (nats per example), hence the minus
+            res["nll_own"] = -float(model.get_nll(x_test, n_samples=args.n_samples, batch_size=args.n_samples))
+        res["nll_own_s"] = time.perf_counter() - t0
+    return res
+
+
+# -------------------------------------------------------------------- genlab
+def run_genlab(x_train, x_test, args) -> dict:
+    from genlab.data import ImageCodec, Split
+
+    clock = EpochClock()
+
+    class Tick:
+        def on_epoch_end(self, trainer):
+            clock.tick()
+
+    codec = ImageCodec((1, 28, 28), levels=2)  # binary images: the Bernoulli likelihood is exact
+    train, test = Split(x_train, None, codec), Split(x_test, None, codec)
+    model = genlab.create("vae", latent_dim=LATENT_DIM, architecture="mlp", hidden_dims=(HIDDEN,),
+                          decoder="bernoulli")
+    clock.start()
+    t0 = time.perf_counter()
+    # genlab defaults to a cosine schedule and gradient clipping at 1.0; pythae has neither
+    model.fit(train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule="constant",
+              grad_clip=None, weight_decay=0.0, device="cpu", progress=False, seed=0, callbacks=[Tick()])
+    fit_s = time.perf_counter() - t0
+    net = model.module_.eval()
+    res = {"fit_s": fit_s, "epoch_s": clock.times, "likelihood": model.likelihood}
+    t0 = time.perf_counter()
+    lp_own = model.log_prob(test, n_samples=args.n_samples, seed=0)  # (n,) nats, IWAE bound
+    res["nll_own"] = -float(lp_own.mean())
+    res["nll_own_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lp = iwae_log_prob(net.encode, net.decode, x_test, args.n_samples, seed=0)  # decode(z): logits
+    res["nll_shared"] = -float(lp.mean())
+    res["nll_shared_s"] = time.perf_counter() - t0
+    res["_lp_shared"] = lp
+    return res
+
+
+def run_digits(args) -> dict:
+    """The leaderboard row: genlab's VAE with the categorical decoder on digits' test split."""
+    data = genlab.datasets.load("digits")
+    params = dict(latent_dim=16, architecture="mlp", hidden_dims=(512, 256), decoder="categorical")
+    training = dict(max_steps=args.digits_steps, batch_size=128, lr=1e-3, warmup_steps=100, seed=0)
+    model = genlab.create("vae", **params)
+    t0 = time.perf_counter()
+    model.fit(data.train, device="cpu", progress=False, **training)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    report = genlab.evaluate(model, data.test, n_samples=args.n_samples, seed=0)
+    return {"n_train": len(data.train), "params": params, "training": training, "fit_s": fit_s,
+            "eval_s": time.perf_counter() - t0, **report}
+
+
+# -------------------------------------------------------------------- report
+def _fmt(v, spec=".2f"):
+    return "-" if v is None else format(v, spec)
+
+
+def print_mnist_table(rows: dict, args) -> dict:
+    print(f"\nMNIST, binarised (pixel/255 > 0.5): train {args.n_train}, test {args.n_test}; "
+          f"MLP 784-{HIDDEN}-{LATENT_DIM} / {LATENT_DIM}-{HIDDEN}-784, Bernoulli decoder")
+    print(f"epochs {args.epochs}, batch {args.batch_size}, Adam lr {args.lr}, threads {args.threads}, "
+          f"NLL with k={args.n_samples} importance samples, nats per image (lower is better)\n")
+    head = f"{'model':<8}{'s/epoch':>9}{'fit s':>8}{'NLL own':>10}{'own s':>8}{'NLL shared':>12}{'shared s':>10}"
+    print(head)
+    print("-" * len(head))
+    for name, r in rows.items():
+        r["epoch_s_median"] = statistics.median(r["epoch_s"]) if r["epoch_s"] else None
+        print(f"{name:<8}{_fmt(r['epoch_s_median'], '.3f'):>9}{_fmt(r['fit_s'], '.1f'):>8}"
+              f"{_fmt(r.get('nll_own')):>10}{_fmt(r.get('nll_own_s'), '.0f'):>8}"
+              f"{_fmt(r.get('nll_shared')):>12}{_fmt(r.get('nll_shared_s'), '.0f'):>10}")
+    ratios = {}
+    if "genlab" in rows and "pythae" in rows:
+        g, p = rows["genlab"], rows["pythae"]
+        ratios["time_genlab_over_pythae"] = g["epoch_s_median"] / p["epoch_s_median"]
+        ratios["nll_shared_genlab_minus_pythae"] = g["nll_shared"] - p["nll_shared"]
+        diff = p["_lp_shared"].double() - g["_lp_shared"].double()  # per test image, same images
+        ratios["nll_shared_diff_sem"] = float(diff.std() / math.sqrt(len(diff))) if len(diff) > 1 else float("nan")
+        if p.get("nll_own") is not None:
+            ratios["nll_own_genlab_minus_pythae"] = g["nll_own"] - p["nll_own"]
+        print(f"\ngenlab/pythae seconds per epoch: {ratios['time_genlab_over_pythae']:.2f}x; "
+              f"NLL genlab - pythae: shared {ratios['nll_shared_genlab_minus_pythae']:+.2f} "
+              f"(paired s.e. {ratios['nll_shared_diff_sem']:.2f}) nats"
+              + (f", own {ratios['nll_own_genlab_minus_pythae']:+.2f} nats" if "nll_own_genlab_minus_pythae" in ratios else ""))
+    return ratios
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--n-test", type=int, default=10_000, help="test images used for the NLL (first n)")
+    p.add_argument("--n-samples", type=int, default=1000, help="importance samples k per test image")
+    p.add_argument("--digits-steps", type=int, default=3000, help="optimiser steps on digits")
+    p.add_argument("--only", choices=["genlab", "pythae", "digits"], default=None,
+                   help="run one part (default: genlab and pythae on MNIST, then digits)")
+    p.add_argument("--skip-own-pythae", action="store_true", help="skip pythae's slow get_nll")
+    p.add_argument("--data-dir", default=None, help="folder of the MNIST IDX .gz files")
+    p.add_argument("--quick", action="store_true", help="smoke test: 2 epochs, 200 test images, k=100")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.epochs, args.n_test, args.n_samples, args.digits_steps = 2, 200, 100, 100
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    parts = [args.only] if args.only else ["genlab", "pythae", "digits"]
+    if genlab is None and any(p in parts for p in ("genlab", "digits")):
+        sys.exit("genlab is not importable: `pip install -e .[bench]` or run with --only pythae.")
+    load_before = os.getloadavg()
+    t_start = time.perf_counter()
+    report: dict = {"benchmark": "vae", "torch": torch.__version__, "threads": args.threads,
+                    "loadavg_before": load_before}
+
+    mnist_rows: dict = {}
+    if "genlab" in parts or "pythae" in parts:
+        folder = find_mnist(args.data_dir)
+        x_train = binarize(load_idx_images(folder / "train-subset-first2243-images-idx3-ubyte.gz"))
+        x_test = binarize(load_idx_images(folder / "t10k-images-idx3-ubyte.gz"))[: args.n_test]
+        args.n_train, args.n_test = len(x_train), len(x_test)
+        for name in ("genlab", "pythae"):  # back to back, same process, same threads
+            if name in parts:
+                print(f"[{name}] training {args.epochs} epochs, then NLL on {args.n_test} images...", flush=True)
+                mnist_rows[name] = (run_genlab if name == "genlab" else run_pythae)(x_train, x_test, args)
+        ratios = print_mnist_table(mnist_rows, args)
+        report["mnist"] = {"config": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                                      "latent_dim": LATENT_DIM, "hidden": HIDDEN, "n_train": args.n_train,
+                                      "n_test": args.n_test, "n_samples": args.n_samples,
+                                      "binarisation": "threshold 0.5"},
+                           **{name: {k: v for k, v in r.items() if not k.startswith("_")}
+                              for name, r in mnist_rows.items()}, **ratios}
+
+    if "digits" in parts:
+        print(f"\n[digits] genlab VAE, categorical decoder, {args.digits_steps} steps...", flush=True)
+        d = run_digits(args)
+        print(f"digits (8x8, 17 levels), train {d['n_train']}, test {d['n']}: test NLL {d['nll_nats']:.2f} "
+              f"(s.e. {d['nll_nats_sem']:.2f}) nats = {d['bits_per_dim']:.4f} bits/dim "
+              f"({d['likelihood']}, {d['units']}, k={args.n_samples}); fit {d['fit_s']:.1f} s, "
+              f"eval {d['eval_s']:.1f} s")
+        report["digits"] = d
+
+    report["loadavg_after"] = os.getloadavg()
+    report["total_s"] = time.perf_counter() - t_start
+    print(f"\nload average before {load_before}, after {report['loadavg_after']}; "
+          f"total {report['total_s']:.0f} s")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

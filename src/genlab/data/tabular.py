@@ -1,0 +1,183 @@
+"""Numeric tables from CSV files, read with the standard ``csv`` module (no pandas).
+
+The first row is the header. Every other cell must be a finite number; the
+optional label column must hold non-negative integer class ids. The features
+are standardised with a :class:`TabularCodec` fitted on the training split
+only, so no statistic of the validation or test rows leaks into training.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genlab.data.base import Dataset, Split, split_indices
+from genlab.data.codecs import TabularCodec
+from genlab.data.text import read_text
+from genlab.exceptions import DataError
+
+__all__ = ["load_csv", "read_csv"]
+
+
+def read_csv(path: str | os.PathLike) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Header and data rows of a CSV file (gzipped when its name ends in ``.gz``).
+
+    Returns
+    -------
+    header : list of str
+        Column names, stripped of surrounding spaces.
+    rows : list of (int, list of str)
+        Each data row with its line number in the file (1-based); blank lines
+        are skipped.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, unreadable or has no header, no rows, or a row
+        whose number of cells differs from the header's.
+    """
+    path = Path(path)
+    reader = csv.reader(io.StringIO(read_text(path), newline=""))
+    header, rows = None, []
+    try:
+        for cells in reader:
+            if not cells or all(not c.strip() for c in cells):
+                continue  # blank line
+            if header is None:
+                header = [c.strip() for c in cells]
+                continue
+            if len(cells) != len(header):
+                raise DataError(
+                    f"{path}, line {reader.line_num}: {len(cells)} values but the header has {len(header)} "
+                    "columns; every row needs one value per column."
+                )
+            rows.append((reader.line_num, cells))
+    except csv.Error as err:
+        raise DataError(f"{path}, line {reader.line_num}: not valid CSV ({err}).") from None
+    if header is None:
+        raise DataError(f"{path} is empty; a CSV file needs a header row and at least one data row.")
+    if not rows:
+        raise DataError(f"{path} has a header but no data rows.")
+    return header, rows
+
+
+def load_csv(
+    path: str | os.PathLike,
+    *,
+    label_column: str | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+) -> Dataset:
+    """A numeric table from a CSV file with a header row.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The CSV file (comma separated, UTF-8; ``.csv.gz`` also works).
+    label_column : str, optional
+        Name of a column of integer class ids to use as ``y``; the other
+        columns are the features.
+    seed : int
+        Seed of the random train/val/test split of the rows.
+    val_fraction, test_fraction : float
+        Split fractions.
+
+    Returns
+    -------
+    Dataset
+        ``x`` float32 (N, D) standardised by ``codec`` (a ``TabularCodec`` fitted
+        on the train rows; ``codec.decode(x)`` gives the original units),
+        ``y`` int64 (N,) or None.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = p.write_text("a,b\\n" + "".join(f"{i},{i % 3}\\n" for i in range(20)))
+    >>> data = load_csv(p, label_column="b")
+    >>> data.train.x.shape, data.codec.columns, data.classes
+    (torch.Size([16, 1]), ['a'], ['0', '1', '2'])
+    """
+    path = Path(path)
+    header, rows = read_csv(path)
+    label_idx = _label_index(path, header, label_column)
+    features = [j for j in range(len(header)) if j != label_idx]
+    if not features:
+        raise DataError(f"{path} has no feature columns besides the label column {label_column!r}.")
+
+    x = torch.from_numpy(_parse_features(path, header, rows, features))  # (N, D) float32
+    y = None if label_idx is None else torch.from_numpy(_parse_labels(path, header, rows, label_idx))
+    parts = split_indices(len(x), (1 - val_fraction - test_fraction, val_fraction, test_fraction), seed)
+    codec = TabularCodec.fit(x[parts[0]], columns=[header[j] for j in features])
+    names = ("train", "val", "test")
+    splits = {n: Split(codec.encode(x[i]), None if y is None else y[i], codec) for n, i in zip(names, parts)}
+    classes = None if y is None else [str(c) for c in range(int(y.max()) + 1)]
+    return Dataset(
+        name=path.name.split(".")[0],
+        modality="tabular",
+        codec=codec,
+        classes=classes,
+        source=str(path),
+        info={"indices": dict(zip(names, parts))},
+        **splits,
+    )
+
+
+def _label_index(path: Path, header: list[str], label_column: str | None) -> int | None:
+    if label_column is None:
+        return None
+    if label_column not in header:
+        raise DataError(f"{path} has no column {label_column!r}; its columns are {header}.")
+    return header.index(label_column)
+
+
+def _parse_features(path: Path, header: list[str], rows: list, columns: list[int]) -> np.ndarray:
+    """Cells of ``columns`` as float32 (N, D); names file, line and column of a bad cell."""
+    out = np.empty((len(rows), len(columns)), dtype=np.float64)
+    for i, (line, cells) in enumerate(rows):
+        for k, j in enumerate(columns):
+            try:
+                value = float(cells[j])
+            except ValueError:
+                raise DataError(
+                    f"{path}, line {line}, column {header[j]!r}: {cells[j]!r} is not a number. "
+                    "Only numeric CSV files can be loaded; encode categories as numbers first."
+                ) from None
+            if not math.isfinite(value):
+                raise DataError(
+                    f"{path}, line {line}, column {header[j]!r}: {cells[j].strip()!r} is NaN or infinite; "
+                    "impute or drop that row."
+                )
+            out[i, k] = value
+    with np.errstate(over="ignore"):
+        x = out.astype(np.float32)
+    if not np.isfinite(x).all():
+        i, k = np.argwhere(~np.isfinite(x))[0]
+        raise DataError(
+            f"{path}, line {rows[i][0]}, column {header[columns[k]]!r}: {rows[i][1][columns[k]].strip()!r} "
+            "is too large for float32; rescale that column."
+        )
+    return x
+
+
+def _parse_labels(path: Path, header: list[str], rows: list, j: int) -> np.ndarray:
+    """The label column as int64 (N,) of non-negative integers."""
+    out = np.empty(len(rows), dtype=np.int64)
+    for i, (line, cells) in enumerate(rows):
+        try:
+            out[i] = int(cells[j])
+        except (ValueError, OverflowError):
+            out[i] = -1
+        if out[i] < 0:
+            raise DataError(
+                f"{path}, line {line}, label column {header[j]!r}: {cells[j]!r} is not a class id; "
+                "labels must be non-negative integers (0, 1, 2, ...)."
+            )
+    return out
