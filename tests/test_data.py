@@ -281,13 +281,14 @@ def test_load_npz_single_array_channels_last(tmp_path):
     idx = data.info["indices"]["train"]
     assert torch.equal(data.train.x * 255, torch.from_numpy(x[idx.numpy()].transpose(0, 3, 1, 2)).float())
     assert torch.equal(data.train.y, idx % 4)
+    assert len(datasets.load(path, val_fraction=0.0).val) == 0  # an empty split is allowed
 
 
 def test_load_npz_float_images_are_continuous(tmp_path):
     path = tmp_path / "f.npz"
     np.savez(path, images=np.random.default_rng(0).random((10, 4, 4)).astype(np.float32))
-    data = datasets.load("npz", path=path)
-    assert data.codec.levels is None and data.train.y is None and data.classes is None
+    data = datasets.load("npz", path=path, val_fraction=0.0)
+    assert len(data.val) == 0 and data.codec.levels is None and data.train.y is None and data.classes is None
 
 
 def bad_npz(tmp_path: Path, kind: str) -> Path:

@@ -312,7 +312,7 @@ def load_npz(
     if len(set(shapes.values())) > 1 or len(levels) > 1:
         raise DataError(f"{path}: the splits differ in image shape {shapes} or pixel type; they must match.")
     codec = ImageCodec(shapes["train"], levels=levels.pop())
-    ys = [y for _, y, _ in splits.values() if y is not None]
+    ys = [y for _, y, _ in splits.values() if y is not None and len(y)]
     classes = [str(c) for c in range(int(max(y.max() for y in ys)) + 1)] if ys else None
     return Dataset(
         name=path.stem,
