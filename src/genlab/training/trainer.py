@@ -324,7 +324,7 @@ class Trainer:
         where = str(self.checkpoint_path) if self.checkpoint_path else None
         kept = f"the last good checkpoint is {where}" if where else "no checkpoint had been written"
         raise NonFiniteLossError(
-            f"the {what} became {float(value)} at step {self.step + 1}; training stopped and {kept}. "
+            f"the {what} became {float(value.detach())} at step {self.step + 1}; training stopped and {kept}. "
             "Lower lr, set grad_clip, or check the data for extreme values.",
             step=self.step + 1, checkpoint=where,
         )

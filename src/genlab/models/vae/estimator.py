@@ -243,8 +243,10 @@ class VAE(GenerativeModel):
             return self._iwae(x, None, n_samples, gen, batch_size)
         if y_t is not None:
             return self._iwae(x, y_t, n_samples, gen, batch_size)
+        # one bound per class; an int seed gives every class the same noise (common random numbers)
         per_class = torch.stack([
-            self._iwae(x, torch.full((len(x),), c, dtype=torch.long), n_samples, gen, batch_size)
+            self._iwae(x, torch.full((len(x),), c, dtype=torch.long), n_samples,
+                       gen if isinstance(seed, torch.Generator) else as_generator(seed), batch_size)
             + torch.log(self.class_prior_[c]) for c in range(self.n_classes_)
         ])
         return torch.logsumexp(per_class, dim=0)
