@@ -304,17 +304,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``genlab`` command; returns the exit status."""
-    from genlab.exceptions import DataError, GenlabError, InvalidParameterError, UnknownNameError
+    from genlab.exceptions import GenlabError, NonFiniteLossError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (InvalidParameterError, UnknownNameError, DataError, UsageError) as err:
-        print(f"genlab {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except GenlabError as err:
+    except NonFiniteLossError as err:   # training diverged: not a usage mistake
         print(f"genlab {args.command}: error: {err}", file=sys.stderr)
         return 1
+    except (GenlabError, UsageError) as err:
+        print(f"genlab {args.command}: error: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"genlab {args.command}: interrupted", file=sys.stderr)
         return 130

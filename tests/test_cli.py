@@ -1,0 +1,109 @@
+"""The genlab command, run as a user runs it: in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import genlab
+
+GENLAB = [sys.executable, "-m", "genlab.cli"]
+
+
+def run(*args, cwd=None):
+    return subprocess.run([*GENLAB, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "runs" / "vae"
+    res = run("train", "vae", "--data", "digits", "--out", out, "--max-steps", 40, "--latent-dim", 4,
+              "--hidden-dims", "32,16", "--progress", "false", "--checkpoint-every", 20)
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def test_list():
+    res = run("list")
+    assert res.returncode == 0
+    assert "vae" in res.stdout and "digits" in res.stdout and "mnist" in res.stdout
+
+
+def test_train_writes_a_run_folder(trained):
+    names = {p.name for p in trained.iterdir()}
+    assert {"config.json", "model.safetensors", "codec.json", "metrics.jsonl", "train_state", "run.json",
+            "samples"} <= names
+    model = genlab.load(trained)
+    assert model.get_params()["latent_dim"] == 4 and model.get_params()["hidden_dims"] == (32, 16)
+    assert json.loads((trained / "run.json").read_text())["training"]["max_steps"] == 40
+
+
+def test_sample_png_and_npy(trained, tmp_path):
+    res = run("sample", trained, "-n", 16, "--seed", 0, "--out", tmp_path / "s.png")
+    assert res.returncode == 0, res.stderr
+    from PIL import Image
+
+    with Image.open(tmp_path / "s.png") as im:
+        assert im.size[0] > 0
+    assert run("sample", trained, "-n", 8, "--out", tmp_path / "a.npy").returncode == 0
+    assert run("sample", trained, "-n", 8, "--out", tmp_path / "b.npy").returncode == 0
+    import numpy as np
+
+    a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
+    assert a.shape == (8, 1, 8, 8) and (a == b).all()     # default seed 0: the same samples
+
+
+def test_evaluate_json(trained):
+    res = run("evaluate", trained, "--data", "digits", "--json", "--n-samples", 10)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["likelihood"] == "lower_bound" and report["units"] == "discrete"
+    assert report["n"] == len(genlab.datasets.load("digits").test)
+    assert report["bits_per_dim"] == pytest.approx(report["nll_nats"] / (64 * 0.6931471805599453))
+
+
+def test_info(trained):
+    res = run("info", trained, "--json")
+    assert res.returncode == 0, res.stderr
+    info = json.loads(res.stdout)
+    assert info["class"] == "VAE" and info["parameters"] > 0 and info["codec"]["levels"] == 17
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "vae", "--data", "digits", "--out", "x", "--bogus", "1"], "unrecognized arguments: --bogus"),
+    (["train", "vae", "--data", "digits", "--out", "x", "--latent-dim", "abc"], "invalid int value"),
+    (["train", "vae", "--data", "digits", "--out", "x", "--latent-dim", "-2"], "'latent_dim'"),
+    (["train", "vae", "--data", "digits", "--out", "x", "--decoder", "poisson"], "'decoder'"),
+    (["train", "nosuchmodel", "--data", "digits", "--out", "x"], "unknown model"),
+    (["train", "vae", "--data", "nosuchdata", "--out", "x"], "unknown dataset"),
+    (["train", "vae", "--data", "/no/such/file.csv", "--out", "x"], "/no/such/file.csv"),
+    (["sample", "/no/such/run", "--out", "x.png"], "/no/such/run"),
+    (["evaluate"], "required"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_mistakes_print_one_line_and_exit_2(args, needle, tmp_path):
+    res = run(*args, cwd=tmp_path)
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    assert needle in lines[0]
+
+
+def test_train_help_lists_every_flag():
+    res = run("train", "vae", "--help")
+    assert res.returncode == 0
+    for name in list(genlab.models.VAE.param_defaults()) + ["max_steps", "batch_size", "precision", "resume"]:
+        assert "--" + name.replace("_", "-") in res.stdout
+
+
+def test_demo_quick(tmp_path):
+    res = run("demo", "--out", tmp_path / "report", "--quick", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "vae" in html and "bits/dim" in html and "genlab train vae" in html
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert results["rows"][0]["model"] == "vae" and results["rows"][0]["bits_per_dim"] > 0
+    assert (tmp_path / "report" / "vae_samples.png").exists() and (tmp_path / "report" / "vae_loss.png").exists()
