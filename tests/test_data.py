@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 import genlab.data as datasets
-from genlab.data import images as images_module
+from genlab.data import mnist as mnist_module
 from genlab.data.codecs import CharCodec, ImageCodec, TabularCodec
 from genlab.exceptions import DataError, InvalidParameterError, UnknownNameError
 
@@ -185,8 +185,8 @@ def test_load_mnist_raises_ambiguous_images(tmp_path):
 def test_load_mnist_downloads_into_cache(tmp_path, monkeypatch):
     mirror = tiny_mnist(tmp_path / "mirror")
     files = {p.name: {"sha256": sha256(p)} for p in mirror.iterdir()}
-    monkeypatch.setattr(images_module, "MNIST_FILES", files)
-    monkeypatch.setattr(images_module, "MNIST_MIRRORS", ((tmp_path / "down").as_uri() + "/", mirror.as_uri() + "/"))
+    monkeypatch.setattr(mnist_module, "MNIST_FILES", files)
+    monkeypatch.setattr(mnist_module, "MNIST_MIRRORS", ((tmp_path / "down").as_uri() + "/", mirror.as_uri() + "/"))
     monkeypatch.setenv("GENLAB_DATA", str(tmp_path / "cache"))
     data = datasets.load("mnist")
     assert sorted(p.name for p in (tmp_path / "cache" / "mnist").iterdir()) == sorted(files)

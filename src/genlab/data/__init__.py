@@ -35,7 +35,8 @@ from typing import Any
 from genlab.data.base import Dataset, Split, split_indices
 from genlab.data.codecs import CharCodec, Codec, ImageCodec, TabularCodec, codec_from_json, infer_codec
 from genlab.data.download import download
-from genlab.data.images import load_digits, load_image_folder, load_mnist, load_npz, read_idx
+from genlab.data.images import load_digits, load_image_folder, load_npz
+from genlab.data.mnist import load_mnist, read_idx
 from genlab.data.tabular import load_csv
 from genlab.data.text import load_text
 from genlab.exceptions import DataError, InvalidParameterError, UnknownNameError

@@ -9,7 +9,6 @@ from typing import Any
 import torch
 
 from genlab.base import GenerativeModel
-from genlab.data.codecs import ImageCodec
 from genlab.exceptions import DataError, InvalidParameterError
 from genlab.models.vae.network import VAEConfig, VAENetwork
 from genlab.training import TrainConfig, Trainer
