@@ -275,6 +275,8 @@ def run_genlab(x_train, x_test, args) -> dict:
     # --genlab-recipe default: genlab's own trainer defaults (cosine decay to 0.1 lr, clipping at 1.0);
     # matched: pythae's recipe (constant lr, no clipping). Same epochs, batch, peak lr and data either way.
     recipe = {} if args.genlab_recipe == "default" else {"lr_schedule": "constant", "grad_clip": None}
+    if args.genlab_ema is not None:
+        recipe["ema_decay"] = args.genlab_ema   # genlab's EMA weights (pythae has none)
     model.fit(train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=0.0, device="cpu",
               progress=False, seed=args.seed, callbacks=[Tick()], **recipe)
     fit_s = time.perf_counter() - t0
@@ -368,6 +370,8 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", default=None, help="folder of the MNIST IDX .gz files")
     p.add_argument("--genlab-recipe", choices=["default", "matched"], default="matched",
                    help="genlab's own schedule (cosine + clipping) or pythae's (constant lr, no clipping)")
+    p.add_argument("--genlab-ema", type=float, default=None,
+                   help="train genlab with EMA weights of this decay (a genlab feature pythae lacks)")
     p.add_argument("--quick", action="store_true", help="smoke test: 2 epochs, 200 test images, k=100")
     args = p.parse_args(argv)
     if args.quick:
@@ -422,7 +426,7 @@ def main(argv=None):
             ratios = {"mean_nll_shared_genlab_minus_pythae": statistics.mean(diffs),
                       "median_time_genlab_over_pythae": statistics.median(times), "per_seed": per_seed}
         report["mnist"] = {"config": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                                      "seed": args.seed, "genlab_recipe": args.genlab_recipe,
+                                      "seed": args.seed, "genlab_recipe": args.genlab_recipe, "genlab_ema": args.genlab_ema,
                                       "latent_dim": LATENT_DIM, "hidden": HIDDEN, "n_train": args.n_train,
                                       "n_test": args.n_test, "n_samples": args.n_samples,
                                       "binarisation": "threshold 0.5"},

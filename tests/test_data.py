@@ -574,3 +574,13 @@ def test_download_raises_when_all_mirrors_fail(tmp_path):
     with pytest.raises(DataError, match=r"payload.bin.*m1.*m2.*by hand into .*out.*root="):
         datasets.download(urls, dest, "0" * 64)
     assert list(dest.parent.iterdir()) == []
+
+
+def test_infer_codec_detects_levels_of_raw_tensors():
+    from genlab.data import infer_codec
+
+    assert infer_codec(torch.randint(0, 256, (4, 1, 5, 5), dtype=torch.uint8)).levels == 256
+    assert infer_codec(torch.randint(0, 2, (4, 1, 5, 5)).float()).levels == 2
+    assert infer_codec(torch.randint(0, 256, (4, 5, 5)).float() / 255).levels == 256
+    assert infer_codec(torch.rand(4, 3, 5, 5)).levels is None
+    assert infer_codec(torch.randn(10, 3)).kind == "tabular"

@@ -239,15 +239,28 @@ def codec_from_json(d: dict[str, Any]) -> Codec:
 def infer_codec(x: torch.Tensor) -> Codec:
     """Guess a codec for a raw tensor: 3-D/4-D -> images, 2-D -> table.
 
-    Integer images are taken to have 256 levels; float images in [0, 1] are
-    continuous. Prefer passing a :class:`~genlab.data.Split`, which carries its codec.
+    Integer images are taken to have 256 levels. Float images in [0, 1] get 2 levels
+    if every value is 0 or 1 (binary images), 256 if every value is a multiple of
+    1/255 (8-bit images scaled to [0, 1]), and are continuous otherwise. Prefer
+    passing a :class:`~genlab.data.Split`, which carries its codec.
     """
     if x.ndim in (3, 4):
         shape = (1, *x.shape[1:]) if x.ndim == 3 else tuple(x.shape[1:])
-        return ImageCodec(shape, levels=256 if not x.is_floating_point() else None)
+        return ImageCodec(shape, levels=_image_levels(x))
     if x.ndim == 2:
         return TabularCodec.fit(x.to(torch.float32))
     raise DataError(
         f"cannot tell what kind of data a tensor of shape {tuple(x.shape)} is; "
         "give images as (N, C, H, W) or tables as (N, D), or load it with genlab.datasets.load."
     )
+
+
+def _image_levels(x: torch.Tensor) -> int | None:
+    if not x.is_floating_point():
+        return 256
+    if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+        return None  # encode() will say what is wrong
+    if ((x == 0) | (x == 1)).all():
+        return 2
+    scaled = x.double() * 255
+    return 256 if torch.allclose(scaled, scaled.round(), atol=1e-4, rtol=0) else None
