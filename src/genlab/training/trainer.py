@@ -199,7 +199,8 @@ class Trainer:
             self._resume()
         net = self._wrap_ddp(self.module)
         self._log_file = self._open_log()
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not (cfg.progress and is_main_process()),
+        # disable=None: tqdm stays quiet when stderr is not a terminal (CI logs, pipes)
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=None if cfg.progress and is_main_process() else True,
                    dynamic_ncols=True, leave=False)
         t0, seen = time.perf_counter(), 0
         try:
