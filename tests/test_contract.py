@@ -109,6 +109,8 @@ def test_fit_raises_on_bad_data(name):
         model.fit(bad, max_steps=1, progress=False)
     with pytest.raises(DataError, match="labels"):
         model.fit(torch.rand(16, 1, 8, 8), y=torch.zeros(5), max_steps=1, progress=False)
+    with pytest.raises(NotFittedError):   # a fit that failed leaves the model unfitted
+        model.sample(2)
 
 
 def test_fit_returns_self_and_sets_learned_state(digits):

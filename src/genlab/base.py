@@ -55,6 +55,7 @@ class GenerativeModel:
     likelihood: ClassVar[str | None] = None
     modalities: ClassVar[tuple[str, ...]] = ()
     demo: ClassVar[dict[str, Any] | None] = None
+    _fitted_attributes: ClassVar[tuple[str, ...] | None] = None   # set last by fit; None: any "x_"
     _parameter_constraints: ClassVar[dict[str, list]] = {}
 
     # -- parameters ----------------------------------------------------------------
@@ -96,6 +97,10 @@ class GenerativeModel:
 
     def _validate_params(self) -> None:
         validate_params(self)
+
+    def _check_fitted(self) -> None:
+        """Raise :class:`NotFittedError` unless ``fit`` has completed."""
+        check_is_fitted(self, self._fitted_attributes)
 
     # -- the contract ----------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, **training: Any) -> GenerativeModel:  # pragma: no cover
@@ -155,7 +160,7 @@ class GenerativeModel:
         Files already in the folder that are not part of the model (a run's
         ``train_state/`` or ``metrics.jsonl``) are left in place.
         """
-        check_is_fitted(self)
+        self._check_fitted()
         from genlab import __version__
 
         tensors, state = self._get_state()

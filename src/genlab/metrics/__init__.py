@@ -14,7 +14,6 @@ from genlab.base import GenerativeModel
 from genlab.data.base import Split
 from genlab.exceptions import DataError, LikelihoodNotAvailableError
 from genlab.metrics.likelihood import bits_per_dim, perplexity, summarize_log_prob
-from genlab.utils.validation import check_is_fitted
 
 __all__ = ["evaluate", "bits_per_dim", "perplexity", "summarize_log_prob"]
 
@@ -40,7 +39,7 @@ def evaluate(model: GenerativeModel, data: Any, **log_prob_kwargs: Any) -> dict[
         ``"discrete"``), and ``n``, ``log_prob_nats``, ``nll_nats``, ``nll_nats_sem``,
         ``bits_per_dim``, ``n_dims`` (see :mod:`genlab.metrics.likelihood`).
     """
-    check_is_fitted(model)
+    model._check_fitted()
     split = getattr(data, "test", data)
     if not isinstance(split, Split):
         raise DataError("evaluate() needs a Split or a Dataset (e.g. genlab.datasets.load('digits').test).")

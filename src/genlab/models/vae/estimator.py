@@ -13,7 +13,7 @@ from genlab.exceptions import DataError, InvalidParameterError
 from genlab.models.vae.network import VAEConfig, VAENetwork
 from genlab.training import TrainConfig, Trainer
 from genlab.utils.random import as_generator
-from genlab.utils.validation import Interval, Options, Sequence, check_is_fitted
+from genlab.utils.validation import Interval, Options, Sequence
 
 __all__ = ["VAE"]
 
@@ -68,6 +68,7 @@ class VAE(GenerativeModel):
     name = "vae"
     likelihood = "lower_bound"
     modalities = ("image", "tabular")
+    _fitted_attributes = ("module_",)
     # digits has 1,438 training images: a small conv net with weight decay, stopped before it
     # overfits (val loss measured every 500 steps bottoms out near 2,000 steps).
     demo = {"params": {"latent_dim": 16, "architecture": "conv", "hidden_dims": (256,), "conv_channels": (32, 64)},
@@ -212,7 +213,7 @@ class VAE(GenerativeModel):
         Tensor
             Images (n, C, H, W) in [0, 1] or rows (n, D) in original units.
         """
-        check_is_fitted(self)
+        self._check_fitted()
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise InvalidParameterError(f"n must be a positive int; got {n!r}.")
         if mode not in ("sample", "mean"):
@@ -236,7 +237,7 @@ class VAE(GenerativeModel):
         without them log p(x) = log sum_c p(c) p(x | c) is computed over all classes.
         The default ``seed=0`` makes repeated calls return the same values.
         """
-        check_is_fitted(self)
+        self._check_fitted()
         if not isinstance(n_samples, int) or n_samples < 1:
             raise InvalidParameterError(f"n_samples must be a positive int; got {n_samples!r}.")
         x, y_t = self._eval_data(X, y)
@@ -266,7 +267,7 @@ class VAE(GenerativeModel):
     @torch.no_grad()
     def reconstruct(self, X: Any, y: Any = None, *, mode: str = "mean", seed: Any = 0) -> Any:
         """Encode to the posterior mean of z and decode: images/rows like the input."""
-        check_is_fitted(self)
+        self._check_fitted()
         x, y_t = self._eval_data(X, y)
         if self.conditional and y_t is None:
             raise DataError("reconstruct() on a conditional VAE needs the labels y.")
@@ -276,7 +277,7 @@ class VAE(GenerativeModel):
     @torch.no_grad()
     def encode(self, X: Any, y: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior q(z|x): mean and standard deviation, each (n, latent_dim)."""
-        check_is_fitted(self)
+        self._check_fitted()
         x, y_t = self._eval_data(X, y)
         mu, logvar = self.module_.encode(x, y_t)
         return mu, torch.exp(0.5 * logvar)
@@ -293,7 +294,7 @@ class VAE(GenerativeModel):
 
     def likelihood_units(self) -> str:
         """``"discrete"`` for categorical/logistic decoders and Bernoulli on binary data."""
-        check_is_fitted(self)
+        self._check_fitted()
         cfg = self.module_.cfg
         if cfg.decoder in ("categorical", "logistic") or (cfg.decoder == "bernoulli" and cfg.levels == 2):
             return "discrete"
