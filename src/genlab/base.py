@@ -138,11 +138,15 @@ class GenerativeModel:
         """``(x, y)`` in this fitted model's space; checks the data matches its codec."""
         codec: Codec = self.codec_
         if isinstance(X, Split):
-            if X.codec.event_shape != codec.event_shape or (
+            labels = _labels(X.y if y is None else y, len(X))
+            if X.codec == codec:
+                return X.x, labels
+            if X.codec.kind != codec.kind or X.codec.event_shape != codec.event_shape or (
                 isinstance(codec, ImageCodec) and getattr(X.codec, "levels", None) != codec.levels
             ):
                 raise DataError(f"this model was trained on data with codec {codec!r}; the data given has {X.codec!r}.")
-            return X.x, _labels(X.y if y is None else y, len(X))
+            # same kind of data, other statistics (e.g. another CSV's column means): go through user space
+            return codec.encode(X.codec.decode(X.x)), labels
         x = codec.encode(X if isinstance(X, torch.Tensor) else _as_array(X))
         return x, _labels(y, len(x))
 

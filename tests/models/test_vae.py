@@ -154,3 +154,14 @@ def test_gaussian_decoder_on_a_table():
     assert torch.isfinite(model.log_prob(x[:10])).all()
     with pytest.raises(InvalidParameterError, match="discrete"):
         genlab.create("vae", decoder="categorical").fit(x, max_steps=1, progress=False)
+
+
+def test_log_prob_reencodes_a_table_split_with_other_statistics():
+    from genlab.data import TabularCodec
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 2, generator=g) * 3 + 5
+    model = genlab.create("vae", latent_dim=1, hidden_dims=(8,)).fit(x, max_steps=5, progress=False)
+    other = TabularCodec.fit(x[:50])                      # another split's own standardisation
+    split = Split(other.encode(x[:10]), None, other)
+    assert torch.allclose(model.log_prob(split), model.log_prob(x[:10]), atol=1e-4)
