@@ -215,7 +215,7 @@ class Trainer:
         # disable=None: tqdm stays quiet when stderr is not a terminal (CI logs, pipes)
         bar = tqdm(total=self.total_steps, initial=self.step, disable=None if cfg.progress and is_main_process() else True,
                    dynamic_ncols=True, leave=False)
-        t0, seen = time.perf_counter(), 0
+        t_window, seen = time.perf_counter(), 0   # throughput over each logging window
         try:
             while self.step < self.total_steps:
                 # 1. the batch: slice of this epoch's permutation (and of it, this rank's share)
@@ -243,7 +243,9 @@ class Trainer:
                 seen += len(idx)
                 # 4. bookkeeping: log, callbacks, evaluation, checkpoint
                 if self.step % cfg.log_every == 0 or self.step == self.total_steps:
-                    rate = seen * world_size() / max(time.perf_counter() - t0, 1e-9)
+                    now = time.perf_counter()
+                    rate = seen * world_size() / max(now - t_window, 1e-9)
+                    t_window, seen = now, 0
                     self._log({"step": self.step, "epoch": self.epoch, "loss": self.loss, "lr": lr,
                                "grad_norm": float(grad_norm), "examples_per_s": rate, **logs})
                     bar.set_postfix(loss=f"{self.loss:.4g}", ex_s=f"{rate:.0f}")
