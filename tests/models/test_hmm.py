@@ -9,6 +9,7 @@ import math
 
 import pytest
 import torch
+from hmm_reference import path_scores
 
 from genlab.exceptions import DataError, InvalidParameterError, NotFittedError
 from genlab.models.hmm.estimator import CategoricalHMM, ConvergenceWarning, GaussianHMM
@@ -65,16 +66,7 @@ def _log_emit_1(model, seq: torch.Tensor) -> torch.Tensor:
 
 def _path_scores(model, seq):
     """{path: log p(x, z = path)} over every state path."""
-    e = _log_emit_1(model, seq)
-    T, K = e.shape
-    ls, lt = model.startprob_.log(), model.transmat_.log()
-    scores = {}
-    for path in itertools.product(range(K), repeat=T):
-        s = ls[path[0]] + e[0, path[0]]
-        for t in range(1, T):
-            s = s + lt[path[t - 1], path[t]] + e[t, path[t]]
-        scores[path] = s
-    return scores
+    return path_scores(model.startprob_.log(), model.transmat_.log(), _log_emit_1(model, seq))
 
 
 def _match_states(est: torch.Tensor, true: torch.Tensor) -> list[int]:

@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from hmm_reference import path_scores as _path_scores
 
 from genlab.models.hmm.algorithms import backward, forward, posteriors, viterbi
 
@@ -30,18 +31,6 @@ def _left_to_right(K: int, dtype=torch.float64):
         if i < K - 1:
             log_trans[i, i + 1] = math.log(0.4)
     return log_start, log_trans
-
-
-def _path_scores(log_start, log_trans, log_emit_1):
-    """{path: log p(x, z = path)} for one sequence log_emit_1 of shape (L, K), every path of length L."""
-    L, K = log_emit_1.shape
-    scores = {}
-    for path in itertools.product(range(K), repeat=L):
-        s = log_start[path[0]] + log_emit_1[0, path[0]]
-        for t in range(1, L):
-            s = s + log_trans[path[t - 1], path[t]] + log_emit_1[t, path[t]]
-        scores[path] = s
-    return scores
 
 
 def _brute_force(log_start, log_trans, log_emit_1):
