@@ -12,7 +12,7 @@ import torch
 from hmm_reference import path_scores
 
 from genlab.exceptions import DataError, InvalidParameterError, NotFittedError
-from genlab.models.hmm.estimator import CategoricalHMM, ConvergenceWarning, GaussianHMM
+from genlab.models.hmm import CategoricalHMM, ConvergenceWarning, GaussianHMM
 
 # a known 2-state chain over 3 symbols
 START = torch.tensor([0.6, 0.4], dtype=torch.float64)
@@ -243,7 +243,7 @@ def test_methods_raise_not_fitted(model, method):
 
 @pytest.mark.parametrize("model", [CategoricalHMM(n_states=0), CategoricalHMM(pseudocount=-1.0),
                                    CategoricalHMM(init="kmeans"), CategoricalHMM(n_symbols=0),
-                                   GaussianHMM(n_states=0), GaussianHMM(covariance_type="full"),
+                                   GaussianHMM(n_states=0), GaussianHMM(covariance_type="tied"),
                                    GaussianHMM(min_covar=0.0), GaussianHMM(max_iter=0),
                                    GaussianHMM(random_state="a")])
 def test_fit_raises_invalid_parameter(model):
@@ -281,7 +281,7 @@ def test_fit_raises_data_error_categorical(X, lengths, match):
     ([torch.zeros(3, 2, 1)], None, "dimension"),
     (torch.zeros(5, 2), [2, 2], "sum to 4"),
     ([torch.zeros(3, 2), torch.zeros(3, 1)], None, "same number of features"),
-    (torch.zeros(1, 2), None, "at least n_states"),
+    (torch.zeros(1, 2), None, "at least 2 observations"),
 ])
 def test_fit_raises_data_error_gaussian(X, lengths, match):
     with pytest.raises(DataError, match=match):

@@ -10,7 +10,14 @@ import pytest
 import torch
 from hmm_reference import path_scores as _path_scores
 
-from genlab.models.hmm.algorithms import backward, forward, posteriors, viterbi
+from genlab.models.hmm.algorithms import backward, forward, log_likelihood, posteriors, viterbi
+
+
+@pytest.fixture(autouse=True, params=["torch", "numba"])
+def backend(request, monkeypatch):
+    """Every test runs on both backends: the chunked PyTorch scans and the numba kernels."""
+    monkeypatch.setenv("GENLAB_HMM_BACKEND", request.param)
+    return request.param
 
 
 def _random_hmm(K: int, T: int, B: int, seed: int, dtype=torch.float64):
@@ -194,3 +201,33 @@ def test_forward_raises_on_bad_lengths():
         forward(log_start, log_trans, log_emit, torch.tensor([0, 4]))
     with pytest.raises(ValueError, match="lengths"):
         forward(log_start, log_trans, log_emit, torch.tensor([5, 4]))
+
+
+# ----------------------------------------------------------------------------- backends agree
+
+def test_backends_agree_on_long_variable_length_batch():
+    """Chunk boundaries (torch) and the compiled loops (numba) on lengths 1..997."""
+    lengths = torch.tensor([997, 1, 2, 640, 33, 500])
+    log_start, log_trans, log_emit = _random_hmm(K=4, T=997, B=6, seed=7)
+    log_trans[0, 3] = -math.inf                                       # a structural zero
+    out = {}
+    for be in ("torch", "numba"):
+        out[be] = (posteriors(log_start, log_trans, log_emit, lengths, backend=be),
+                   viterbi(log_start, log_trans, log_emit, lengths, backend=be),
+                   log_likelihood(log_start, log_trans, log_emit, lengths, backend=be))
+    (g_t, x_t, l_t), (p_t, b_t), ll_t = out["torch"]
+    (g_n, x_n, l_n), (p_n, b_n), ll_n = out["numba"]
+    torch.testing.assert_close(l_t, l_n, rtol=1e-12, atol=0)
+    torch.testing.assert_close(ll_t, l_n, rtol=1e-12, atol=0)
+    torch.testing.assert_close(ll_n, l_n, rtol=1e-12, atol=0)
+    torch.testing.assert_close(g_t, g_n, rtol=0, atol=1e-9)
+    torch.testing.assert_close(x_t, x_n, rtol=1e-9, atol=1e-9)
+    assert (x_n[:, 0, 3] == 0).all()
+    assert torch.equal(p_t, p_n)
+    torch.testing.assert_close(b_t, b_n, rtol=1e-12, atol=0)
+
+
+def test_unknown_backend_is_refused():
+    log_start, log_trans, log_emit = _random_hmm(K=2, T=3, B=1, seed=8)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        posteriors(log_start, log_trans, log_emit, torch.tensor([3]), backend="cuda")

@@ -3,11 +3,13 @@ hmmlearn's (the reference users know), to 1e-6 relative."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
 
-from genlab.models.hmm.estimator import CategoricalHMM, GaussianHMM
+from genlab.models.hmm import CategoricalHMM, GaussianHMM
 
 hmmlearn_hmm = pytest.importorskip("hmmlearn.hmm", reason="hmmlearn is a test dependency: pip install -e .[dev]")
 
@@ -42,7 +44,7 @@ def test_categorical_matches_hmmlearn():
     ours = CategoricalHMM(n_states=K, n_symbols=M)
     _set(ours, {"startprob": start, "transmat": trans, "emissionprob": emit})
     bounds = np.concatenate([[0], np.cumsum(lengths)])
-    ref_lp = np.array([ref.score(x[a:b, None]) for a, b in zip(bounds[:-1], bounds[1:])])
+    ref_lp = np.array([ref.score(x[a:b, None]) for a, b in itertools.pairwise(bounds)])
     lp = ours.log_prob(x, lengths=lengths).numpy()
     np.testing.assert_allclose(lp, ref_lp, rtol=1e-6)
     _, ref_path = ref.decode(x[:, None], lengths=lengths, algorithm="viterbi")
@@ -61,7 +63,7 @@ def test_gaussian_diag_matches_hmmlearn():
     ours = GaussianHMM(n_states=K)
     _set(ours, {"startprob": start, "transmat": trans, "means": means, "covars": covars})
     bounds = np.concatenate([[0], np.cumsum(lengths)])
-    ref_lp = np.array([ref.score(x[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
+    ref_lp = np.array([ref.score(x[a:b]) for a, b in itertools.pairwise(bounds)])
     np.testing.assert_allclose(ours.log_prob(x, lengths=lengths).numpy(), ref_lp, rtol=1e-6)
     _, ref_path = ref.decode(x, lengths=lengths, algorithm="viterbi")
     np.testing.assert_array_equal(torch.cat(ours.predict(x, lengths=lengths)).numpy(), ref_path)

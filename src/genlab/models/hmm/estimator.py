@@ -1,6 +1,8 @@
-"""Hidden Markov models as genlab models: categorical and diagonal-Gaussian emissions.
+"""Hidden Markov models: the shared EM driver and categorical emissions.
 
-Both classes share one Baum-Welch (EM) driver, :meth:`_BaseHMM._em` (Rabiner 1989,
+Every emission model (:class:`CategoricalHMM` here; Gaussian and Gaussian-mixture
+emissions in :mod:`genlab.models.hmm.gaussian`) shares one Baum-Welch (EM) driver,
+:meth:`_BaseHMM._em` (Rabiner 1989,
 "A Tutorial on Hidden Markov Models...", Proc. IEEE 77(2), eqs. 40a-c and 52-53),
 in the manner of scikit-learn's ``BaseMixture``: it reports ``n_iter_``,
 ``lower_bound_``, ``converged_`` and ``history_`` and warns
@@ -10,26 +12,25 @@ here live only the data handling, the initialisation and the M-steps.
 
 Data follow hmmlearn: a list of sequences, or one concatenated array plus
 ``lengths``. Sequences are padded into a (B, T_max) batch with a ``lengths``
-tensor; everything is computed in float64.
+tensor; everything is computed in float64. EM accumulates sufficient statistics batch by
+batch, so data larger than memory can be streamed.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from genlab.base import GenerativeModel
 from genlab.exceptions import DataError, InvalidParameterError
-from genlab.models.hmm.algorithms import forward, posteriors, viterbi
+from genlab.models.hmm.algorithms import BACKENDS, log_likelihood, posteriors, viterbi
 from genlab.utils.random import as_generator
-from genlab.utils.validation import Interval, Options, check_finite
+from genlab.utils.validation import Interval, Options
 
-__all__ = ["CategoricalHMM", "ConvergenceWarning", "GaussianHMM"]
+__all__ = ["CategoricalHMM", "ConvergenceWarning"]
 
 _DTYPE = torch.float64
 
@@ -77,13 +78,17 @@ def _split(x: torch.Tensor, lengths: Any) -> list[torch.Tensor]:
     return list(torch.split(x, lens.tolist()))
 
 
-def _normalize_rows(counts: torch.Tensor, pseudocount: float, old: torch.Tensor) -> torch.Tensor:
+def _normalize_rows(counts: torch.Tensor, pseudocount: float, old: torch.Tensor,
+                    allowed: torch.Tensor | None = None) -> torch.Tensor:
     """(counts + pseudocount) normalised over the last axis; an all-zero row keeps ``old``.
 
     A row with no expected counts does not enter the EM objective, so any value
     maximises it: keeping the old one (instead of 0/0 = NaN) keeps EM monotone.
+    Entries outside ``allowed`` (structural zeros) get no pseudocount and stay 0.
     """
     c = counts + pseudocount
+    if allowed is not None:
+        c = torch.where(allowed, c, torch.zeros_like(c))
     s = c.sum(-1, keepdim=True)
     return torch.where(s > 0, c / torch.where(s > 0, s, torch.ones_like(s)), old)
 
@@ -101,13 +106,36 @@ def _check_count(value: Any, name: str) -> None:
 
 # ----------------------------------------------------------------------------- shared EM driver
 
+def _flat(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The valid steps of a padded batch (B, T, ...) as one array (N, ...), sequence by sequence."""
+    B, T = x.shape[:2]
+    if bool((lengths == T).all()):
+        return x.reshape(B * T, *x.shape[2:])
+    return x[torch.arange(T)[None, :] < lengths[:, None]]
+
+
+def _unflat(values: torch.Tensor, lengths: torch.Tensor, T: int) -> torch.Tensor:
+    """Inverse of :func:`_flat`: (N, K) -> (B, T, K), zero on padding."""
+    B = len(lengths)
+    if bool((lengths == T).all()):
+        return values.reshape(B, T, *values.shape[1:])
+    out = values.new_zeros(B, T, *values.shape[1:])
+    out[torch.arange(T)[None, :] < lengths[:, None]] = values
+    return out
+
+
 class _BaseHMM(GenerativeModel):
     """Everything but the emission model: data in, Baum-Welch, decoding, sampling, state.
 
     Subclasses set ``_seq_ndim`` and ``_emission_keys`` and implement ``_check_values``,
-    ``_init_params``, ``_log_emit``, ``_m_step_emission`` and ``_sample_emission``.
+    ``_init_emission``, ``_log_emit_flat`` (log p(x | z = k) of (N, ...) steps -> (N, K)),
+    ``_new_stats``, ``_accumulate``, ``_m_step_emission`` and ``_sample_emission``.
     Parameters travel as a dict of float64 tensors: ``startprob`` (K,), ``transmat`` (K, K)
     (row = from-state) and the emission entries.
+
+    EM runs on sufficient statistics: each batch of sequences adds its expected counts
+    and moments, and the M-step reads only those. So a batch is all that is ever in memory,
+    and a stream of sequences (see ``fit``) is fitted exactly as the same data in a list.
     """
 
     likelihood = "exact"
@@ -115,7 +143,11 @@ class _BaseHMM(GenerativeModel):
     _fitted_attributes = ("transmat_",)
     _seq_ndim: int = 1
     _emission_keys: tuple[str, ...] = ()
-    _start_pseudocount: float = 0.0
+    _shape_doc = ""
+
+    @property
+    def _start_pseudocount(self) -> float:
+        return 0.0
 
     # -- data ------------------------------------------------------------------------
     def _sequences(self, X: Any, lengths: Any, fitting: bool) -> list[torch.Tensor]:
@@ -134,32 +166,76 @@ class _BaseHMM(GenerativeModel):
             seqs = _split(x, lengths)
         if not seqs:
             raise DataError("X is empty: give at least one non-empty sequence.")
-        out = []
-        for i, s in enumerate(seqs):
-            if s.ndim != self._seq_ndim:
-                raise DataError(f"sequence {i} must have {self._seq_ndim} dimension(s) {self._shape_doc}; "
-                                f"got shape {tuple(s.shape)}.")
-            if len(s) == 0:
-                raise DataError(f"sequence {i} is empty; every sequence needs at least one step.")
-            out.append(self._check_values(s, f"sequence {i}", fitting))
-        return out
+        seqs = [self._check_sequence(s, f"sequence {i}", fitting) for i, s in enumerate(seqs)]
+        widths = sorted({tuple(s.shape[1:]) for s in seqs})
+        if len(widths) > 1:
+            raise DataError(f"all sequences must have the same number of features D; got {[w[0] for w in widths]}.")
+        return seqs
+
+    def _check_sequence(self, s: torch.Tensor, what: str, fitting: bool) -> torch.Tensor:
+        if s.ndim != self._seq_ndim:
+            raise DataError(f"{what} must have {self._seq_ndim} dimension(s) {self._shape_doc}; "
+                            f"got shape {tuple(s.shape)}.")
+        if len(s) == 0:
+            raise DataError(f"{what} is empty; every sequence needs at least one step.")
+        return self._check_values(s, what, fitting)
 
     @staticmethod
     def _pad(seqs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x (B, T_max, ...) zero-padded, lengths (B,) int64). Zeros, never NaN, on padding,
-        so that the M-step's gamma * x is 0 there (gamma is 0 on padding, and 0 * NaN = NaN)."""
+        """(x (B, T_max, ...) zero-padded, lengths (B,) int64)."""
         lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
         x = torch.nn.utils.rnn.pad_sequence(seqs, batch_first=True, padding_value=0)
         return x, lengths
 
+    def _batches(self, seqs: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Padded batches of about ``chunk_size`` steps each, sequences of similar length together."""
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        out, cur, steps = [], [], 0
+        for i in order:
+            cur.append(seqs[i])
+            steps += len(seqs[i])
+            if steps >= self.chunk_size:
+                out.append(self._pad(cur))
+                cur, steps = [], 0
+        if cur:
+            out.append(self._pad(cur))
+        return out
+
+    def _stream(self, source: Any) -> Any:
+        """A zero-argument callable giving an iterator of padded batches, for a streaming ``X``."""
+        def batches():
+            cur, steps, i = [], 0, 0
+            width = None
+            for s in source():
+                cur.append(self._check_sequence(_as_tensor(s, f"streamed sequence {i}"),
+                                                f"streamed sequence {i}", True))
+                if width is not None and cur[-1].shape[1:] != width:
+                    raise DataError(f"streamed sequence {i} has shape {tuple(cur[-1].shape)}; earlier ones had "
+                                    f"{tuple(width)} features per step.")
+                width = cur[-1].shape[1:]
+                steps += len(cur[-1])
+                i += 1
+                if steps >= self.chunk_size:
+                    yield self._pad(cur)
+                    cur, steps = [], 0
+            if cur:
+                yield self._pad(cur)
+            if i == 0:
+                raise DataError("the sequence stream given to fit() yielded no sequences.")
+        return batches
+
     # -- fit -------------------------------------------------------------------------
     def fit(self, X: Any, lengths: Any = None) -> _BaseHMM:
-        """Fit by Baum-Welch (EM) from an initialisation drawn with ``random_state``.
+        """Fit by Baum-Welch (EM), keeping the best of ``n_init`` initialisations.
 
         Parameters
         ----------
-        X : list of sequences, or one array of concatenated sequences
-            See the class docstring for the shape of one sequence.
+        X : list of sequences, one array of concatenated sequences, or a callable
+            See the class docstring for the shape of one sequence. For data larger than
+            memory, pass a zero-argument callable that returns a fresh iterator over the
+            sequences (e.g. reading files); it is called once per EM iteration and the
+            sequences are processed ``chunk_size`` steps at a time. Initialisation then
+            uses the first chunk.
         lengths : list of int, optional
             Lengths of the sequences concatenated in ``X`` (hmmlearn's convention).
 
@@ -168,31 +244,85 @@ class _BaseHMM(GenerativeModel):
         self
         """
         self._validate_params()
-        seqs = self._sequences(X, lengths, fitting=True)
+        if callable(X) and not isinstance(X, torch.Tensor):
+            if lengths is not None:
+                raise DataError("lengths does not apply to a sequence stream; yield one sequence at a time.")
+            batches = self._stream(X)
+            first = next(iter(batches()))
+            init_seqs = [first[0][b, :n] for b, n in enumerate(first[1].tolist())]
+        else:
+            init_seqs = self._sequences(X, lengths, fitting=True)
+            cached = self._batches(init_seqs)
+            batches = lambda: iter(cached)
         gen = as_generator(self.random_state)
-        params = self._init_params(seqs, gen)
-        x, lens = self._pad(seqs)
-        params = self._em(x, lens, params)
+        best = None
+        for _ in range(self.n_init):
+            params = self._init_params(init_seqs, gen)
+            params, run = self._em(batches, params)
+            if best is None or run["lower_bound"] > best[1]["lower_bound"]:
+                best = (params, run)
+        params, run = best
+        if not run["converged"]:
+            warnings.warn(
+                f"{type(self).__name__}: EM did not converge in max_iter={self.max_iter} iterations "
+                f"(last gain {run['history'][-1] - run['history'][-2]:.3g} nats >= tol={self.tol}); "
+                "raise max_iter or tol.", ConvergenceWarning, stacklevel=2)
+        self.history_, self.n_iter_ = run["history"], run["n_iter"]
+        self.converged_, self.lower_bound_ = run["converged"], run["lower_bound"]
         self.codec_ = None
         self._store(params)
         return self
 
-    def _em(self, x: torch.Tensor, lengths: torch.Tensor, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Baum-Welch. ``history_[i]`` is the total train log-likelihood (nats) after i M-steps.
+    def _init_params(self, seqs: list[torch.Tensor], gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """Start and transition probabilities (given, uniform or Dirichlet draws) plus the emissions."""
+        K = self.n_states
+        params = self._init_emission(seqs, gen)
+        for key, shape in (("startprob", (K,)), ("transmat", (K, K))):
+            given = getattr(self, key + "_init")
+            if given is not None:
+                t = torch.as_tensor(np.asarray(given, dtype=np.float64))
+                if t.shape != shape or not bool(torch.isfinite(t).all()) or bool((t < 0).any()):
+                    raise InvalidParameterError(
+                        f"{key}_init must be a non-negative array of shape {shape}; got shape {tuple(t.shape)}.")
+                rows = t.sum(-1, keepdim=True)
+                if not torch.allclose(rows, torch.ones_like(rows), atol=1e-6):
+                    raise InvalidParameterError(f"{key}_init rows must sum to 1; they sum to {rows.flatten().tolist()}.")
+                params[key] = t / rows
+            elif self.init == "random":
+                params[key] = _dirichlet_ones(shape, gen)
+            else:
+                params[key] = torch.full(shape, 1.0 / K, dtype=_DTYPE)
+        return params
+
+    def _em(self, batches: Any, params: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Baum-Welch from ``params``. ``history[i]`` is the total train log-likelihood (nats) after i M-steps.
 
         Each iteration: 1. E-step under the current parameters (exact, so the recorded value is
-        the log-likelihood of exactly these parameters); 2. stop if the gain is below ``tol``
-        or ``max_iter`` M-steps were done; 3. M-step. EM never decreases the log-likelihood
-        (Dempster et al. 1977) when the M-step is exact, i.e. with ``pseudocount=0``; with a
-        pseudocount it maximises the log posterior under a Dirichlet(1 + pseudocount) prior.
+        the log-likelihood of exactly these parameters), accumulated batch by batch; 2. stop if
+        the gain is below ``tol`` or ``max_iter`` M-steps were done; 3. M-step. EM never
+        decreases the log-likelihood (Dempster et al. 1977) when the M-step is exact, i.e. with
+        ``pseudocount=0``; a pseudocount maximises the posterior under a Dirichlet(1 + pseudocount)
+        prior instead. Zeros of the initial start and transition probabilities stay zero: their
+        expected counts are zero, and no pseudocount is added there.
         """
+        allowed = {"startprob": params["startprob"] > 0, "transmat": params["transmat"] > 0}
         history: list[float] = []
         n_iter, converged = 0, False
         while True:
             # 1. E-step: state marginals, expected transition counts, log p(x) per sequence
-            log_emit = self._log_emit(params, x)                                        # (B, T, K)
-            gamma, xi_sum, ll = posteriors(params["startprob"].log(), params["transmat"].log(), log_emit, lengths)
-            history.append(float(ll.sum()))
+            K = self.n_states
+            stats = {"start": torch.zeros(K, dtype=_DTYPE), "trans": torch.zeros(K, K, dtype=_DTYPE),
+                     **self._new_stats(params)}
+            total = 0.0
+            log_start, log_trans = params["startprob"].log(), params["transmat"].log()
+            for x, lens in batches():
+                log_emit = _unflat(self._log_emit_flat(params, _flat(x, lens)), lens, x.shape[1])   # (B, T, K)
+                gamma, xi_sum, ll = posteriors(log_start, log_trans, log_emit, lens, backend=self.backend)
+                total += float(ll.sum())
+                stats["start"] += gamma[:, 0].sum(0)
+                stats["trans"] += xi_sum.sum(0)
+                self._accumulate(stats, params, _flat(x, lens), _flat(gamma, lens))
+            history.append(total)
             # 2. convergence (absolute gain in total nats, as hmmlearn)
             if len(history) > 1 and history[-1] - history[-2] < self.tol:
                 converged = True
@@ -200,23 +330,15 @@ class _BaseHMM(GenerativeModel):
             if n_iter == self.max_iter:
                 break
             # 3. M-step (Rabiner eqs. 40a-b; emissions in the subclass)
+            pc = self._start_pseudocount
             new = {
-                "startprob": _normalize_rows(gamma[:, 0].sum(0), self._start_pseudocount, params["startprob"]),
-                "transmat": _normalize_rows(xi_sum.sum(0), self._start_pseudocount, params["transmat"]),
+                "startprob": _normalize_rows(stats["start"], pc, params["startprob"], allowed["startprob"]),
+                "transmat": _normalize_rows(stats["trans"], pc, params["transmat"], allowed["transmat"]),
             }
-            new.update(self._m_step_emission(params, x, gamma))
+            new.update(self._m_step_emission(stats, params))
             params = new
             n_iter += 1
-        if not converged:
-            warnings.warn(
-                f"{type(self).__name__}: EM did not converge in max_iter={self.max_iter} iterations "
-                f"(last gain {history[-1] - history[-2]:.3g} nats >= tol={self.tol}); "
-                "raise max_iter or tol.", ConvergenceWarning, stacklevel=3)
-        self.history_ = history
-        self.n_iter_ = n_iter
-        self.converged_ = converged
-        self.lower_bound_ = history[-1]
-        return params
+        return params, {"history": history, "n_iter": n_iter, "converged": converged, "lower_bound": history[-1]}
 
     # -- state -------------------------------------------------------------------------
     def _store(self, params: dict[str, torch.Tensor]) -> None:
@@ -247,23 +369,23 @@ class _BaseHMM(GenerativeModel):
         self._store(params)
 
     # -- inference ---------------------------------------------------------------------
-    def _inputs(self, X: Any, lengths: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
-                                                      torch.Tensor]:
+    def _inputs(self, X: Any, lengths: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         self._check_fitted()
         x, lens = self._pad(self._sequences(X, lengths, fitting=False))
         params = self._params()
-        return params["startprob"].log(), params["transmat"].log(), self._log_emit(params, x), lens, x
+        log_emit = _unflat(self._log_emit_flat(params, _flat(x, lens)), lens, x.shape[1])
+        return params["startprob"].log(), params["transmat"].log(), log_emit, lens
 
     @torch.no_grad()
     def log_prob(self, X: Any, lengths: Any = None) -> torch.Tensor:
         """Exact log-likelihood log p(x_1..T) of each sequence, in nats, shape (n_sequences,).
 
         Computed by the scaled forward recursion (sum over every state path). For
-        :class:`CategoricalHMM` it is the log of a probability; for :class:`GaussianHMM`
+        :class:`CategoricalHMM` it is the log of a probability; for Gaussian emissions
         a log density. Float64.
         """
-        log_start, log_trans, log_emit, lens, _ = self._inputs(X, lengths)
-        return forward(log_start, log_trans, log_emit, lens)[1]
+        log_start, log_trans, log_emit, lens = self._inputs(X, lengths)
+        return log_likelihood(log_start, log_trans, log_emit, lens, backend=self.backend)
 
     def score(self, X: Any, lengths: Any = None) -> float:
         """Total log-likelihood of all sequences in nats (hmmlearn's ``score``)."""
@@ -272,15 +394,15 @@ class _BaseHMM(GenerativeModel):
     @torch.no_grad()
     def predict(self, X: Any, lengths: Any = None) -> list[torch.Tensor]:
         """Most probable state path of each sequence (Viterbi): a list of int64 tensors (T_i,)."""
-        log_start, log_trans, log_emit, lens, _ = self._inputs(X, lengths)
-        paths, _ = viterbi(log_start, log_trans, log_emit, lens)                         # (B, T)
+        log_start, log_trans, log_emit, lens = self._inputs(X, lengths)
+        paths, _ = viterbi(log_start, log_trans, log_emit, lens, backend=self.backend)   # (B, T)
         return [paths[b, :n] for b, n in enumerate(lens.tolist())]
 
     @torch.no_grad()
     def predict_proba(self, X: Any, lengths: Any = None) -> list[torch.Tensor]:
         """Posterior state marginals p(z_t = k | x) of each sequence: a list of (T_i, n_states) tensors."""
-        log_start, log_trans, log_emit, lens, _ = self._inputs(X, lengths)
-        gamma, _, _ = posteriors(log_start, log_trans, log_emit, lens)                   # (B, T, K)
+        log_start, log_trans, log_emit, lens = self._inputs(X, lengths)
+        gamma, _, _ = posteriors(log_start, log_trans, log_emit, lens, backend=self.backend)   # (B, T, K)
         return [gamma[b, :n] for b, n in enumerate(lens.tolist())]
 
     # -- sampling ----------------------------------------------------------------------
@@ -319,29 +441,59 @@ class _BaseHMM(GenerativeModel):
             z.append(torch.multinomial(params["transmat"][z[-1]], 1, generator=gen).squeeze(1))
         states = torch.stack(z, 1)                                                       # (n, length)
         # 2. x_t ~ p(x | z_t)
-        x = self._sample_emission(params, states, gen)                                   # (n, length, ...)
-        seqs = list(x.unbind(0))
+        x = self._sample_emission(params, states.reshape(-1), gen)                      # (n length, ...)
+        seqs = list(x.reshape(n, length, *x.shape[1:]).unbind(0))
         return (seqs, list(states.unbind(0))) if return_states else seqs
 
     # -- hooks -------------------------------------------------------------------------
-    _shape_doc = ""
-
     def _check_values(self, s: torch.Tensor, what: str, fitting: bool) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
-    def _init_params(self, seqs: list[torch.Tensor], gen: torch.Generator) -> dict[str, torch.Tensor]:  # pragma: no cover
+    def _init_emission(self, seqs: list[torch.Tensor], gen: torch.Generator) -> dict[str, torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
 
-    def _log_emit(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+    def _log_emit_flat(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
-    def _m_step_emission(self, params, x, gamma) -> dict[str, torch.Tensor]:  # pragma: no cover
+    def _new_stats(self, params: dict[str, torch.Tensor]) -> dict[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _accumulate(self, stats, params, x, gamma) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _m_step_emission(self, stats, params) -> dict[str, torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
 
     def _sample_emission(self, params, states, gen) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
 
+_COMMON_CONSTRAINTS: dict[str, list] = {
+    "n_states": [Interval(int, 1, None)],
+    "max_iter": [Interval(int, 1, None)],
+    "tol": [Interval(float, 0, None)],
+    "n_init": [Interval(int, 1, None)],
+    "random_state": [Interval(int, 0, None), None],
+    "chunk_size": [Interval(int, 1, None)],
+    "backend": [Options(*BACKENDS)],
+}
+
+_COMMON_DOC = """    max_iter : int, default 100
+        Most EM iterations (M-steps).
+    tol : float, default 1e-4
+        EM stops when the total train log-likelihood gains less than this (nats).
+    n_init : int, default 1
+        Independent initialisations; the fit with the highest final log-likelihood is kept.
+    startprob_init, transmat_init : array-like or None
+        Initial start (K,) and transition (K, K) probabilities instead of the ``init``
+        rule. Their zeros are structural and stay zero through EM (e.g. a left-to-right
+        model: ``transmat_init`` upper bidiagonal).
+    chunk_size : int, default 1_000_000
+        Steps per E-step batch; bounds memory at about chunk_size x n_states x 8 bytes x 4.
+    backend : {"auto", "numba", "torch"}, default "auto"
+        Where the recursions run: compiled CPU kernels (numba) or PyTorch; see
+        :data:`genlab.models.hmm.algorithms.BACKENDS`. Same results up to rounding.
+"""
 # ----------------------------------------------------------------------------- categorical
 
 class CategoricalHMM(_BaseHMM):
@@ -352,11 +504,8 @@ class CategoricalHMM(_BaseHMM):
     n_states : int, default 4
         Number of hidden states K.
     n_symbols : int or None, default None
-        Alphabet size M; None takes 1 + the largest symbol seen in ``fit``.
-    max_iter : int, default 100
-        Most EM iterations (M-steps).
-    tol : float, default 1e-4
-        EM stops when the total train log-likelihood gains less than this (nats).
+        Alphabet size M; None takes 1 + the largest symbol seen in ``fit`` (give it
+        when streaming, or when the training data may miss the last symbols).
     pseudocount : float, default 1e-2
         Added to every expected count in the M-step (start, transitions, emissions):
         MAP estimation under a Dirichlet(1 + pseudocount) prior, which keeps
@@ -366,7 +515,7 @@ class CategoricalHMM(_BaseHMM):
         Start, transition and emission rows drawn uniformly from the simplex.
     random_state : int or None, default 0
         Seed of the initialisation.
-
+""" + _COMMON_DOC + """
     Attributes
     ----------
     startprob_ : Tensor (K,)
@@ -391,17 +540,16 @@ class CategoricalHMM(_BaseHMM):
     _emission_keys = ("emissionprob",)
     _shape_doc = "(T_i,) of int symbols"
     _parameter_constraints: ClassVar[dict[str, list]] = {
-        "n_states": [Interval(int, 1, None)],
+        **_COMMON_CONSTRAINTS,
         "n_symbols": [Interval(int, 1, None), None],
-        "max_iter": [Interval(int, 1, None)],
-        "tol": [Interval(float, 0, None)],
         "pseudocount": [Interval(float, 0, None)],
         "init": [Options("random")],
-        "random_state": [Interval(int, 0, None), None],
     }
 
     def __init__(self, n_states: int = 4, n_symbols: int | None = None, max_iter: int = 100, tol: float = 1e-4,
-                 pseudocount: float = 1e-2, init: str = "random", random_state: int | None = 0):
+                 pseudocount: float = 1e-2, init: str = "random", random_state: int | None = 0, n_init: int = 1,
+                 startprob_init: Any = None, transmat_init: Any = None, chunk_size: int = 1_000_000,
+                 backend: str = "auto"):
         self.n_states = n_states
         self.n_symbols = n_symbols
         self.max_iter = max_iter
@@ -409,6 +557,11 @@ class CategoricalHMM(_BaseHMM):
         self.pseudocount = pseudocount
         self.init = init
         self.random_state = random_state
+        self.n_init = n_init
+        self.startprob_init = startprob_init
+        self.transmat_init = transmat_init
+        self.chunk_size = chunk_size
+        self.backend = backend
 
     @property
     def _start_pseudocount(self) -> float:   # the same prior on every categorical row
@@ -433,150 +586,29 @@ class CategoricalHMM(_BaseHMM):
                             f"(n_symbols={M}).")
         return s
 
-    def _init_params(self, seqs, gen):
+    def _stream(self, source: Any) -> Any:
+        if self.n_symbols is None:
+            raise InvalidParameterError("n_symbols must be given when fitting on a stream of sequences "
+                                        "(the alphabet cannot be read off the first chunk).")
+        return super()._stream(source)
+
+    def _init_emission(self, seqs, gen):
         M = self.n_symbols if self.n_symbols is not None else 1 + max(int(s.max()) for s in seqs)
-        K = self.n_states
-        return {"startprob": _dirichlet_ones((K,), gen), "transmat": _dirichlet_ones((K, K), gen),
-                "emissionprob": _dirichlet_ones((K, M), gen)}
+        return {"emissionprob": _dirichlet_ones((self.n_states, M), gen)}
 
-    def _log_emit(self, params, x):
-        return params["emissionprob"].log().T[x]                                          # (B, T, K)
+    def _log_emit_flat(self, params, x):
+        return params["emissionprob"].log().T[x]                                          # (N, K)
 
-    def _m_step_emission(self, params, x, gamma):
-        B_ = params["emissionprob"]
-        onehot = F.one_hot(x, B_.shape[1]).to(_DTYPE)                                     # (B, T, M)
-        counts = torch.einsum("btk,btm->km", gamma, onehot)     # gamma is 0 on padding    # (K, M)
-        return {"emissionprob": _normalize_rows(counts, float(self.pseudocount), B_)}   # Rabiner eq. 40c
+    def _new_stats(self, params):
+        return {"emit": torch.zeros_like(params["emissionprob"]).T.contiguous()}         # (M, K)
 
-    def _sample_emission(self, params, states, gen):
-        n, L = states.shape
-        rows = params["emissionprob"][states.reshape(-1)]                                 # (n L, M)
-        return torch.multinomial(rows, 1, generator=gen).view(n, L)                     # (n, L) int64
+    def _accumulate(self, stats, params, x, gamma):
+        stats["emit"].index_add_(0, x, gamma)                                             # Rabiner eq. 40c numerator
 
-
-# ----------------------------------------------------------------------------- Gaussian
-
-class GaussianHMM(_BaseHMM):
-    """HMM with diagonal-covariance Gaussian emissions on (T_i, D) float sequences.
-
-    Parameters
-    ----------
-    n_states : int, default 4
-        Number of hidden states K.
-    covariance_type : {"diag"}, default "diag"
-        One variance per state and feature.
-    max_iter : int, default 100
-        Most EM iterations (M-steps).
-    tol : float, default 1e-4
-        EM stops when the total train log-likelihood gains less than this (nats).
-    min_covar : float, default 1e-3
-        Floor on every variance. The M-step clips (rather than adds) it: the per-feature
-        objective is unimodal in the variance, so clipping is the exact constrained
-        maximiser and EM still never decreases the log-likelihood.
-    init : {"kmeans", "random"}, default "kmeans"
-        Means from 10 seeded Lloyd iterations of k-means (or K random observations);
-        variances from the data; uniform start and transition probabilities
-        (Dirichlet draws with ``"random"``).
-    random_state : int or None, default 0
-        Seed of the initialisation.
-
-    Attributes
-    ----------
-    startprob_ : Tensor (K,)
-    transmat_ : Tensor (K, K)
-    means_ : Tensor (K, D)
-    covars_ : Tensor (K, D)
-        Diagonal variances.
-    n_iter_, lower_bound_, converged_, history_
-        As :class:`CategoricalHMM`.
-
-    Examples
-    --------
-    >>> x = torch.cat([torch.zeros(20, 1), torch.ones(20, 1)]) + 0.1 * torch.sin(torch.arange(40.0))[:, None]
-    >>> hmm = GaussianHMM(n_states=2).fit(x, lengths=[25, 15])
-    >>> hmm.predict(x[:3])[0].shape
-    torch.Size([3])
-    """
-
-    name = "gaussian_hmm"
-    _seq_ndim = 2
-    _emission_keys = ("means", "covars")
-    _shape_doc = "(T_i, D) of floats"
-    _parameter_constraints: ClassVar[dict[str, list]] = {
-        "n_states": [Interval(int, 1, None)],
-        "covariance_type": [Options("diag")],
-        "max_iter": [Interval(int, 1, None)],
-        "tol": [Interval(float, 0, None)],
-        "min_covar": [Interval(float, 0, None, closed="neither")],
-        "init": [Options("kmeans", "random")],
-        "random_state": [Interval(int, 0, None), None],
-    }
-
-    def __init__(self, n_states: int = 4, covariance_type: str = "diag", max_iter: int = 100, tol: float = 1e-4,
-                 min_covar: float = 1e-3, init: str = "kmeans", random_state: int | None = 0):
-        self.n_states = n_states
-        self.covariance_type = covariance_type
-        self.max_iter = max_iter
-        self.tol = tol
-        self.min_covar = min_covar
-        self.init = init
-        self.random_state = random_state
-
-    def likelihood_units(self) -> str:
-        """``"density"``: ``log_prob`` is a log density of continuous sequences."""
-        return "density"
-
-    def _check_values(self, s: torch.Tensor, what: str, fitting: bool) -> torch.Tensor:
-        s = s.to(_DTYPE)
-        check_finite(s, what)
-        if not fitting and s.shape[1] != self.means_.shape[1]:
-            raise DataError(f"{what} has {s.shape[1]} features; the model was trained on D={self.means_.shape[1]}.")
-        return s
-
-    def _init_params(self, seqs, gen):
-        dims = sorted({s.shape[1] for s in seqs})
-        if len(dims) > 1:
-            raise DataError(f"all sequences must have the same number of features D; got {dims}.")
-        x = torch.cat(seqs)                                                               # (N, D)
-        K = self.n_states
-        if len(x) < K:
-            raise DataError(f"GaussianHMM needs at least n_states={K} observations to initialise; got {len(x)}.")
-        if self.init == "kmeans":
-            means = _kmeans(x, K, gen)
-            start, trans = torch.full((K,), 1.0 / K, dtype=_DTYPE), torch.full((K, K), 1.0 / K, dtype=_DTYPE)
-        else:
-            means = x[torch.randperm(len(x), generator=gen)[:K]].clone()
-            start, trans = _dirichlet_ones((K,), gen), _dirichlet_ones((K, K), gen)
-        covars = x.var(0, unbiased=False).clamp_min(self.min_covar).expand(K, -1).clone()  # (K, D)
-        return {"startprob": start, "transmat": trans, "means": means, "covars": covars}
-
-    def _log_emit(self, params, x):
-        means, covars = params["means"], params["covars"]                                 # (K, D) each
-        diff2 = (x[:, :, None, :] - means) ** 2                                           # (B, T, K, D)
-        return -0.5 * (torch.log(2 * math.pi * covars) + diff2 / covars).sum(-1)          # (B, T, K)
-
-    def _m_step_emission(self, params, x, gamma):
-        # gamma is 0 on padding and x is 0 (not NaN) there, so padded steps add nothing
-        w = gamma.sum((0, 1))                                                             # (K,)
-        used = (w > 0)[:, None]
-        w_safe = torch.where(w > 0, w, torch.ones_like(w))[:, None]
-        means = torch.einsum("btk,btd->kd", gamma, x) / w_safe                            # (K, D)
-        diff2 = (x[:, :, None, :] - means) ** 2                                           # (B, T, K, D)
-        covars = (torch.einsum("btk,btkd->kd", gamma, diff2) / w_safe).clamp_min(self.min_covar)
-        return {"means": torch.where(used, means, params["means"]),
-                "covars": torch.where(used, covars, params["covars"])}
+    def _m_step_emission(self, stats, params):
+        return {"emissionprob": _normalize_rows(stats["emit"].T, float(self.pseudocount), params["emissionprob"])}
 
     def _sample_emission(self, params, states, gen):
-        mu, var = params["means"][states], params["covars"][states]                       # (n, L, D)
-        return mu + var.sqrt() * torch.randn(mu.shape, generator=gen, dtype=_DTYPE)
+        return torch.multinomial(params["emissionprob"][states], 1, generator=gen).squeeze(1)   # (N,)
 
 
-def _kmeans(x: torch.Tensor, K: int, gen: torch.Generator, n_iter: int = 10) -> torch.Tensor:
-    """K centres (K, D) by Lloyd's algorithm from K distinct random rows; empty clusters stay put."""
-    centers = x[torch.randperm(len(x), generator=gen)[:K]].clone()                        # (K, D)
-    for _ in range(n_iter):
-        labels = torch.cdist(x, centers).argmin(1)                                        # (N,)
-        sums = torch.zeros_like(centers).index_add_(0, labels, x)
-        counts = torch.bincount(labels, minlength=K).to(x.dtype)[:, None]                 # (K, 1)
-        centers = torch.where(counts > 0, sums / counts.clamp_min(1), centers)
-    return centers
