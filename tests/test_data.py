@@ -75,7 +75,8 @@ def write_png(path: Path, arr: np.ndarray) -> Path:
 
 # -- load / available ------------------------------------------------------------------
 def test_available_lists_registered_names():
-    assert datasets.available() == ["csv", "digits", "image_folder", "mnist", "npz", "text"]
+    assert datasets.available() == ["csv", "digits", "image_folder", "jsb_chorales", "lines", "mnist", "npz",
+                                    "smiles", "text"]
 
 
 def test_load_raises_unknown_name():

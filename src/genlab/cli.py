@@ -126,7 +126,10 @@ def _train_parser(model_name: str) -> tuple[argparse.ArgumentParser, list[str], 
     sig = inspect.signature(cls.__init__)
     model_flags = {n: (sig.parameters[n].default, sig.parameters[n].annotation) for n in cls._param_names()}
     _add_flags(p.add_argument_group(f"{cls.__name__} hyperparameters"), model_flags, _param_docs(cls.__doc__))
-    train_fields = {f.name: (f.default, f.type) for f in dataclasses.fields(TrainConfig) if f.name != "out"}
+    # families not trained by the gradient trainer (HMMs: EM) name the options they take
+    allowed = getattr(cls, "training_options", None)
+    train_fields = {f.name: (f.default, f.type) for f in dataclasses.fields(TrainConfig)
+                    if f.name != "out" and (allowed is None or f.name in allowed)}
     _add_flags(p.add_argument_group("training options"), train_fields, _param_docs(TrainConfig.__doc__))
     return p, list(model_flags), list(train_fields)
 
@@ -162,10 +165,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _write_samples(model: Any, path: Path) -> None:
-    if getattr(model.codec_, "modality", "") == "image":
+    modality = getattr(model.codec_, "modality", "")
+    if modality == "image":
         from genlab.utils.plotting import save_image_grid
 
         save_image_grid(model.sample(64, seed=0), path)
+    elif modality == "text":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        samples = model.sample(4, seed=0)
+        text = "\n\n".join(s if isinstance(s, str) else " ".join(map(str, s)) for s in samples)
+        path.with_suffix(".txt").write_text(text + "\n", encoding="utf-8")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

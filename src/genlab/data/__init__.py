@@ -14,13 +14,24 @@ name                 data
 ``"mnist"``          MNIST IDX files from ``root=``, or downloaded and cached
 ``"npz"``            images in a ``.npz`` (MedMNIST layout, or ``x``/``y`` arrays)
 ``"image_folder"``   a folder of images, one subfolder per class
-``"csv"``            a numeric CSV table, optional integer ``label_column``
-``"text"``           a UTF-8 text file for character-level models
+``"csv"``            a numeric CSV table, optional integer ``label_column``; with a
+                     ``sequence_column`` (or a column named ``sequence``), numeric
+                     sequences, one row per time step
+``"text"``           a UTF-8 text file for character-level models (one stream)
+``"lines"``          a UTF-8 text file, one character sequence per line
+``"smiles"``         SMILES molecules (MOSES CSV or ``.smi``), character sequences
+``"jsb_chorales"``   JSB Bach chorales, one chord token per time step
 ===================  ===============================================================
 
+Sequence datasets (``lines``, ``smiles``, ``jsb_chorales``, ``csv`` with a
+sequence column) hold zero-padded sequences with their lengths: see
+:class:`Split` (``split.lengths``, ``split.sequences()``) and
+:mod:`genlab.data.sequences`.
+
 A path is recognised by its form: ``*.npz`` -> npz, ``*.csv`` -> csv,
-``*.txt`` -> text, a folder with ``*idx3-ubyte*`` files -> mnist, any other
-folder -> image_folder.
+``*.txt`` -> text, ``*.smi`` -> smiles, a folder with ``*idx3-ubyte*`` files ->
+mnist, any other folder -> image_folder (``.csv``, ``.txt`` and ``.smi`` may be
+gzipped, ``.gz``).
 """
 
 from __future__ import annotations
@@ -33,10 +44,11 @@ from pathlib import Path
 from typing import Any
 
 from genlab.data.base import Dataset, Split, split_indices
-from genlab.data.codecs import CharCodec, Codec, ImageCodec, TabularCodec, codec_from_json, infer_codec
+from genlab.data.codecs import CharCodec, Codec, ImageCodec, TabularCodec, TokenCodec, codec_from_json, infer_codec
 from genlab.data.download import download
 from genlab.data.images import load_digits, load_image_folder, load_npz
 from genlab.data.mnist import load_mnist, read_idx
+from genlab.data.sequences import chord_pitches, chord_token, load_jsb_chorales, load_lines, load_smiles
 from genlab.data.tabular import load_csv
 from genlab.data.text import load_text
 from genlab.exceptions import DataError, InvalidParameterError, UnknownNameError
@@ -48,7 +60,10 @@ __all__ = [
     "ImageCodec",
     "Split",
     "TabularCodec",
+    "TokenCodec",
     "available",
+    "chord_pitches",
+    "chord_token",
     "codec_from_json",
     "download",
     "infer_codec",
@@ -56,8 +71,11 @@ __all__ = [
     "load_csv",
     "load_digits",
     "load_image_folder",
+    "load_jsb_chorales",
+    "load_lines",
     "load_mnist",
     "load_npz",
+    "load_smiles",
     "load_text",
     "read_idx",
     "split_indices",
@@ -72,6 +90,9 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
     "image_folder": load_image_folder,
     "csv": load_csv,
     "text": load_text,
+    "lines": load_lines,
+    "smiles": load_smiles,
+    "jsb_chorales": load_jsb_chorales,
 }
 
 
@@ -150,7 +171,7 @@ def _resolve(name_or_path: str | os.PathLike, kwargs: dict[str, Any]) -> tuple[s
     if not _looks_like_path(name_or_path, path):
         raise UnknownNameError(
             f"unknown dataset {name_or_path!r}. Known datasets: {', '.join(available())}. A path also works: "
-            "a .npz, .csv or .txt file, a folder of MNIST IDX files, or a folder of images."
+            "a .npz, .csv, .txt or .smi file, a folder of MNIST IDX files, or a folder of images."
         )
     if not path.exists():
         raise DataError(f"no such file or folder: {path} (relative paths start at {Path.cwd()}).")
@@ -165,6 +186,18 @@ def _looks_like_path(given: str | os.PathLike, path: Path) -> bool:
     return isinstance(given, os.PathLike) or "/" in text or os.sep in text or bool(path.suffix) or path.exists()
 
 
+def _first_line(path: Path) -> str:
+    """The first line of a (possibly gzipped) text file, '' if unreadable."""
+    import gzip
+
+    try:
+        opener = gzip.open if path.suffix.lower() == ".gz" else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+            return f.readline()
+    except (OSError, EOFError):
+        return ""
+
+
 def _detect(path: Path) -> tuple[str, str]:
     """``(loader name, name of its path argument)`` for an existing path."""
     if path.is_dir():
@@ -173,12 +206,16 @@ def _detect(path: Path) -> tuple[str, str]:
         return "image_folder", "path"
     suffixes = [s.lower() for s in path.suffixes[-2:]]
     if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1] if suffixes[:-1] in ([".csv"], [".txt"]) else []
-    kind = {".npz": "npz", ".csv": "csv", ".txt": "text"}.get(suffixes[-1] if suffixes else "")
+        suffixes = suffixes[:-1] if suffixes[:-1] in ([".csv"], [".txt"], [".smi"]) else []
+    kind = {".npz": "npz", ".csv": "csv", ".txt": "text", ".smi": "smiles", ".json": "jsb_chorales"}.get(
+        suffixes[-1] if suffixes else "")
+    if kind == "csv" and "smiles" in [c.strip().lower() for c in _first_line(path).split(",")]:
+        kind = "smiles"                                  # a molecule table (MOSES layout), not numbers
     if kind is None:
         raise DataError(
-            f"cannot tell the format of {path} from its name; expected .npz, .csv, .txt (or .csv.gz, .txt.gz). "
-            "Name the loader instead, e.g. load('text', path=...) or load('csv', path=...)."
+            f"cannot tell the format of {path} from its name; expected .npz, .csv, .txt, .smi (or .csv.gz, "
+            ".txt.gz, .smi.gz). Name the loader instead, e.g. load('text', path=...), load('lines', path=...) "
+            "or load('jsb_chorales', path=...)."
         )
     return kind, "path"
 

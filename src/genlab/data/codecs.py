@@ -9,12 +9,20 @@ codec          model tensor                                user form
 ImageCodec     float32 (N, C, H, W) in [0, 1]; with         float32 (N, C, H, W) in
                ``levels`` L the values are k / (L - 1)      [0, 1]
 TabularCodec   float32 (N, D), standardised per column      float32 (N, D), original units
-CharCodec      int64 token ids                              str
+CharCodec      int64 token ids: (T,) for one string, (N,       str, or a list of str
+               T_max) zero-padded for a batch
+TokenCodec     int64 token ids: (T,) for one sequence, (N,     list of str tokens, or a
+               T_max) zero-padded for a batch                  list of such lists
 =============  ==========================================  ==========================
+
+A batch of variable-length sequences travels as a zero-padded id tensor plus the
+true lengths (see :class:`~genlab.data.Split`); ``decode(x, lengths)`` trims the
+padding off again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,7 +30,7 @@ import torch
 
 from genlab.exceptions import CheckpointError, DataError
 
-__all__ = ["Codec", "ImageCodec", "TabularCodec", "CharCodec", "codec_from_json", "infer_codec"]
+__all__ = ["CharCodec", "Codec", "ImageCodec", "TabularCodec", "TokenCodec", "codec_from_json", "infer_codec"]
 
 
 class Codec:
@@ -185,16 +193,34 @@ class TabularCodec(Codec):
 
 
 class CharCodec(Codec):
-    """Characters <-> token ids over a fixed vocabulary (a string of unique characters)."""
+    """Characters <-> token ids over a fixed vocabulary (a string of unique characters).
+
+    ``encode`` takes one string -> int64 (T,), or a list of strings -> int64
+    (N, T_max) padded with id 0 (the lengths are ``[len(s) for s in strings]``).
+    ``decode`` inverts both; give ``lengths`` to cut the padding off a batch.
+
+    Examples
+    --------
+    >>> codec = CharCodec.fit("abracadabra")
+    >>> codec.vocab, codec.encode("cab").tolist()
+    ('abcdr', [2, 0, 1])
+    >>> x = codec.encode(["ab", "rad"])
+    >>> x.tolist(), codec.decode(x, lengths=[2, 3])
+    ([[0, 1, 0], [4, 0, 3]], ['ab', 'rad'])
+    """
 
     kind = "char"
     modality = "text"
 
     def __init__(self, vocab: str):
-        if len(set(vocab)) != len(vocab) or not vocab:
+        if not isinstance(vocab, str) or len(set(vocab)) != len(vocab) or not vocab:
             raise DataError("CharCodec vocabulary must be a non-empty string of unique characters.")
         self.vocab = vocab
-        self._index = {c: i for i, c in enumerate(vocab)}
+        points = _code_points(vocab)
+        # id of every code point up to the largest in the vocabulary, -1 if not in it; the last entry
+        # (-1) stands for every larger code point
+        self._table = np.full(int(points.max()) + 2, -1, dtype=np.int64)
+        self._table[points] = np.arange(len(vocab))
 
     @classmethod
     def fit(cls, text: str) -> CharCodec:
@@ -211,17 +237,169 @@ class CharCodec(Codec):
     def _fields(self) -> dict[str, Any]:
         return {"vocab": self.vocab}
 
-    def encode(self, data: str) -> torch.Tensor:
-        unknown = sorted(set(data) - self._index.keys())
-        if unknown:
+    def encode(self, data: str | Sequence[str]) -> torch.Tensor:
+        """One string -> int64 (T,); a list of strings -> int64 (N, T_max), zero-padded."""
+        if isinstance(data, str):
+            return torch.from_numpy(self._ids(data))
+        strings = list(data)
+        if not all(isinstance(t, str) for t in strings):
+            raise DataError("CharCodec.encode takes a string or a list of strings.")
+        return _pad(torch.from_numpy(self._ids("".join(strings))), [len(t) for t in strings])
+
+    def _ids(self, text: str) -> np.ndarray:
+        """int64 ids (T,) of ``text``, by a vectorised look-up of its code points."""
+        points = _code_points(text)
+        ids = self._table[np.minimum(points, len(self._table) - 1)]
+        bad = ids < 0
+        if bad.any():
+            unknown = sorted({chr(p) for p in points[bad].tolist()})
             raise DataError(f"text has characters outside the vocabulary: {''.join(unknown[:20])!r}.")
-        return torch.tensor([self._index[c] for c in data], dtype=torch.long)
+        return ids
 
-    def decode(self, x: torch.Tensor) -> str:
-        return "".join(self.vocab[i] for i in x.tolist())
+    def decode(self, x: torch.Tensor, lengths: Any = None) -> str | list[str]:
+        """ids (T,) -> str; ids (N, T_max) -> list of N str, each cut to ``lengths[i]`` if given."""
+        rows = _rows(x, lengths, len(self.vocab))
+        vocab = self.vocab
+        if _is_batch(x):
+            return ["".join([vocab[i] for i in r]) for r in rows]
+        return "".join([vocab[i] for i in rows])
 
 
-_CODECS: dict[str, type[Codec]] = {c.kind: c for c in (ImageCodec, TabularCodec, CharCodec)}
+class TokenCodec(Codec):
+    """Tokens (any strings: words, chords, ...) <-> int64 ids over a fixed vocabulary.
+
+    Parameters
+    ----------
+    vocab : list of str
+        The tokens, unique; the id of a token is its position.
+    unk : str, optional
+        A token of ``vocab`` that unknown tokens are mapped to. Without it (the
+        default) an unknown token raises :class:`DataError`.
+
+    ``encode`` takes one sequence (a list of tokens) -> int64 (T,), or a list
+    of sequences -> int64 (N, T_max) padded with id 0 (the lengths are
+    ``[len(s) for s in seqs]``). ``decode`` inverts both; give ``lengths`` to
+    cut the padding off a batch.
+
+    Examples
+    --------
+    >>> codec = TokenCodec(["rest", "60.64.67", "<unk>"], unk="<unk>")
+    >>> codec.encode(["60.64.67", "rest"]).tolist()
+    [1, 0]
+    >>> x = codec.encode([["rest"], ["60.64.67", "62.65"]])
+    >>> x.tolist(), codec.decode(x, lengths=[1, 2])
+    ([[0, 0], [1, 2]], [['rest'], ['60.64.67', '<unk>']])
+    """
+
+    kind = "tokens"
+    modality = "sequence"
+
+    def __init__(self, vocab: Sequence[str], unk: str | None = None):
+        self.vocab = list(vocab) if not isinstance(vocab, str) else []
+        if not self.vocab or not all(isinstance(t, str) for t in self.vocab):
+            raise DataError(f"TokenCodec vocabulary must be a non-empty list of strings; got {vocab!r:.80}.")
+        self._index = {t: i for i, t in enumerate(self.vocab)}
+        if len(self._index) != len(self.vocab):
+            dup = sorted({t for t in self.vocab if self.vocab.count(t) > 1})
+            raise DataError(f"TokenCodec vocabulary has repeated tokens: {dup[:5]}.")
+        if unk is not None and unk not in self._index:
+            raise DataError(f"TokenCodec unk token {unk!r} is not in the vocabulary; add it to vocab.")
+        self.unk = unk
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        return (1,)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"vocab": self.vocab, "unk": self.unk}
+
+    def __repr__(self) -> str:
+        head = ", ".join(map(repr, self.vocab[:5])) + (", ..." if len(self.vocab) > 5 else "")
+        return f"TokenCodec(vocab_size={len(self.vocab)}, vocab=[{head}], unk={self.unk!r})"
+
+    def encode(self, data: Sequence[str] | Sequence[Sequence[str]]) -> torch.Tensor:
+        """A list of tokens -> int64 (T,); a list of lists of tokens -> int64 (N, T_max), zero-padded."""
+        if isinstance(data, str):
+            raise DataError(
+                f"TokenCodec.encode takes a list of tokens, not a string ({data!r:.40}); "
+                "split it into tokens first, e.g. text.split()."
+            )
+        items = list(data)
+        if all(isinstance(t, str) for t in items):
+            return torch.tensor(self._ids(items), dtype=torch.long)
+        seqs = [list(s) if not isinstance(s, str) else None for s in items]
+        if any(s is None or not all(isinstance(t, str) for t in s) for s in seqs):
+            raise DataError("TokenCodec.encode takes a list of str tokens, or a list of such lists.")
+        flat = self._ids([t for s in seqs for t in s])
+        return _pad(torch.tensor(flat, dtype=torch.long), [len(s) for s in seqs])
+
+    def _ids(self, tokens: list[str]) -> list[int]:
+        index = self._index
+        if self.unk is not None:
+            unk = index[self.unk]
+            return [index.get(t, unk) for t in tokens]
+        try:
+            return [index[t] for t in tokens]
+        except KeyError:
+            unknown = list(dict.fromkeys(t for t in tokens if t not in index))
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise DataError(
+                f"{len(unknown)} token(s) outside the vocabulary of {len(self.vocab)}: "
+                f"{', '.join(map(repr, unknown[:5]))}{more}. Add them to the vocabulary or give the codec an unk token."
+            ) from None
+
+    def decode(self, x: torch.Tensor, lengths: Any = None) -> list[str] | list[list[str]]:
+        """ids (T,) -> list of tokens; ids (N, T_max) -> N lists, each cut to ``lengths[i]`` if given."""
+        rows = _rows(x, lengths, len(self.vocab))
+        vocab = self.vocab
+        if _is_batch(x):
+            return [[vocab[i] for i in r] for r in rows]
+        return [vocab[i] for i in rows]
+
+
+def _is_batch(x: Any) -> bool:
+    return np.ndim(x) == 2
+
+
+def _code_points(text: str) -> np.ndarray:
+    """Unicode code points of ``text`` as uint32 (T,)."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def _pad(flat: torch.Tensor, lengths: Any) -> torch.Tensor:
+    """Concatenated sequences (sum(lengths), ...) -> (N, T_max, ...), zero after each sequence's end."""
+    lens = torch.as_tensor(lengths, dtype=torch.long)
+    t_max = int(lens.max()) if len(lens) else 0
+    out = torch.zeros(len(lens), t_max, *flat.shape[1:], dtype=flat.dtype)
+    out[torch.arange(t_max) < lens[:, None]] = flat
+    return out
+
+
+def _rows(x: Any, lengths: Any, vocab_size: int) -> list[int] | list[list[int]]:
+    """ids (T,) as one list of ints, or ids (N, T_max) as N lists cut to ``lengths``."""
+    ids = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x)
+    if ids.ndim not in (1, 2) or (ids.ndim == 1 and lengths is not None):
+        what = "one sequence (T,) without lengths, or a batch (N, T_max)"
+        raise DataError(f"token ids must be {what}; got shape {ids.shape}.")
+    if ids.size and (ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= vocab_size):
+        raise DataError(
+            f"token ids must be integers in [0, {vocab_size}); got {ids.dtype} ids in [{ids.min()}, {ids.max()}]."
+        )
+    if ids.ndim == 1:
+        return ids.tolist()
+    if lengths is None:
+        return ids.tolist()
+    lens = np.asarray(lengths.detach().cpu() if isinstance(lengths, torch.Tensor) else lengths).reshape(-1)
+    if len(lens) != len(ids) or (len(lens) and (lens.min() < 0 or lens.max() > ids.shape[1])):
+        raise DataError(f"lengths {lens.tolist()[:10]} do not fit token ids of shape {ids.shape}.")
+    return [row[: int(n)] for row, n in zip(ids.tolist(), lens.tolist())]
+
+
+_CODECS: dict[str, type[Codec]] = {c.kind: c for c in (ImageCodec, TabularCodec, CharCodec, TokenCodec)}
 
 
 def codec_from_json(d: dict[str, Any]) -> Codec:

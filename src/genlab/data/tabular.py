@@ -4,6 +4,10 @@ The first row is the header. Every other cell must be a finite number; the
 optional label column must hold non-negative integer class ids. The features
 are standardised with a :class:`TabularCodec` fitted on the training split
 only, so no statistic of the validation or test rows leaks into training.
+
+With a sequence id column (``sequence_column=``, or a column named exactly
+``sequence``) the rows are time steps of numeric sequences: each distinct id
+is one sequence, and whole sequences are split.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import numpy as np
 import torch
 
 from genlab.data.base import Dataset, Split, split_indices
-from genlab.data.codecs import TabularCodec
+from genlab.data.codecs import TabularCodec, _pad
 from genlab.data.text import read_text
 from genlab.exceptions import DataError
 
@@ -47,7 +51,7 @@ def read_csv(path: str | os.PathLike) -> tuple[list[str], list[tuple[int, list[s
     header, rows = None, []
     try:
         for cells in reader:
-            if not cells or all(not c.strip() for c in cells):
+            if not cells or not "".join(cells).strip():
                 continue  # blank line
             if header is None:
                 header = [c.strip() for c in cells]
@@ -71,6 +75,7 @@ def load_csv(
     path: str | os.PathLike,
     *,
     label_column: str | None = None,
+    sequence_column: str | None = None,
     seed: int = 0,
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
@@ -83,9 +88,17 @@ def load_csv(
         The CSV file (comma separated, UTF-8; ``.csv.gz`` also works).
     label_column : str, optional
         Name of a column of integer class ids to use as ``y``; the other
-        columns are the features.
+        columns are the features. With sequences, every row of a sequence must
+        have the same label, which becomes the sequence's label.
+    sequence_column : str, optional
+        Name of a column of sequence ids (any text, e.g. ``run7``): rows with the
+        same id form one sequence, ordered as in the file (the rows of one id need
+        not be adjacent); sequences are ordered by their first row. Whole
+        sequences are split at random. If not given, a column named exactly
+        ``sequence`` is used (unless it is the ``label_column``); rename it to
+        load such a file as a plain table.
     seed : int
-        Seed of the random train/val/test split of the rows.
+        Seed of the random train/val/test split of the rows (of the sequences).
     val_fraction, test_fraction : float
         Split fractions.
 
@@ -94,7 +107,12 @@ def load_csv(
     Dataset
         ``x`` float32 (N, D) standardised by ``codec`` (a ``TabularCodec`` fitted
         on the train rows; ``codec.decode(x)`` gives the original units),
-        ``y`` int64 (N,) or None.
+        ``y`` int64 (N,) or None. With sequences, ``modality`` is ``"sequence"``
+        and each split holds N sequences: ``x`` float32 (N, T_max, D), zero after
+        each sequence's end, and ``lengths`` int64 (N,); the codec is fitted on
+        every time step of the train sequences and standardises one step (D,).
+        ``info["sequence_ids"]`` lists the ids in sequence order, and
+        ``info["indices"]`` indexes into it.
 
     Examples
     --------
@@ -108,9 +126,21 @@ def load_csv(
     path = Path(path)
     header, rows = read_csv(path)
     label_idx = _label_index(path, header, label_column)
-    features = [j for j in range(len(header)) if j != label_idx]
+    if sequence_column is None and "sequence" in header and label_column != "sequence":
+        sequence_column = "sequence"
+    seq_idx = _label_index(path, header, sequence_column, "sequence column")
+    if seq_idx is not None and seq_idx == label_idx:
+        raise DataError(f"{path}: the column {label_column!r} cannot be both the label and the sequence column.")
+    features = [j for j in range(len(header)) if j not in (label_idx, seq_idx)]
     if not features:
-        raise DataError(f"{path} has no feature columns besides the label column {label_column!r}.")
+        others = " and ".join(
+            f"the {r} column {c!r}"
+            for r, c in (("label", label_column), ("sequence", sequence_column))
+            if c is not None
+        )
+        raise DataError(f"{path} has no feature columns besides {others}.")
+    if seq_idx is not None:
+        return _load_sequences(path, header, rows, features, label_idx, seq_idx, seed, val_fraction, test_fraction)
 
     x = torch.from_numpy(_parse_features(path, header, rows, features))  # (N, D) float32
     y = None if label_idx is None else torch.from_numpy(_parse_labels(path, header, rows, label_idx))
@@ -130,12 +160,76 @@ def load_csv(
     )
 
 
-def _label_index(path: Path, header: list[str], label_column: str | None) -> int | None:
-    if label_column is None:
+def _load_sequences(
+    path: Path,
+    header: list[str],
+    rows: list,
+    features: list[int],
+    label_idx: int | None,
+    seq_idx: int,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+) -> Dataset:
+    """Rows grouped into sequences by the id in column ``seq_idx``; whole sequences split."""
+    groups: dict[str, list[int]] = {}
+    for i, (line, cells) in enumerate(rows):
+        key = cells[seq_idx].strip()
+        if not key:
+            raise DataError(
+                f"{path}, line {line}: the sequence column {header[seq_idx]!r} is empty; every row needs the id "
+                "of its sequence."
+            )
+        groups.setdefault(key, []).append(i)
+    ids = list(groups)
+    members = [torch.tensor(groups[k], dtype=torch.long) for k in ids]
+    lengths = torch.tensor([len(m) for m in members], dtype=torch.long)
+    x = torch.from_numpy(_parse_features(path, header, rows, features))  # (rows, D)
+    y = None
+    if label_idx is not None:
+        row_y = _parse_labels(path, header, rows, label_idx)
+        for k, m in zip(ids, members):
+            if len(set(row_y[m.numpy()].tolist())) > 1:
+                raise DataError(
+                    f"{path}: sequence {k!r} has rows with different labels in column {header[label_idx]!r}; "
+                    "a sequence's rows must share one label."
+                )
+        y = torch.tensor([int(row_y[m[0]]) for m in members], dtype=torch.long)
+    fractions = (1 - val_fraction - test_fraction, val_fraction, test_fraction)
+    try:
+        parts = split_indices(len(ids), fractions, seed)
+    except DataError:
+        raise DataError(
+            f"{path} has {len(ids)} sequences (distinct values of {header[seq_idx]!r}), too few for "
+            f"val_fraction={val_fraction} and test_fraction={test_fraction}."
+        ) from None
+
+    def rows_of(idx: torch.Tensor) -> torch.Tensor:
+        return torch.cat([members[i] for i in idx.tolist()]) if len(idx) else torch.zeros(0, dtype=torch.long)
+
+    codec = TabularCodec.fit(x[rows_of(parts[0])], columns=[header[j] for j in features])
+    names = ("train", "val", "test")
+    splits = {
+        n: Split(_pad(codec.encode(x[rows_of(i)]), lengths[i]), None if y is None else y[i], codec, lengths[i])
+        for n, i in zip(names, parts)
+    }
+    return Dataset(
+        name=path.name.split(".")[0],
+        modality="sequence",
+        codec=codec,
+        classes=None if y is None else [str(c) for c in range(int(y.max()) + 1)],
+        source=str(path),
+        info={"indices": dict(zip(names, parts)), "sequence_ids": ids, "sequence_column": header[seq_idx]},
+        **splits,
+    )
+
+
+def _label_index(path: Path, header: list[str], column: str | None, role: str = "label column") -> int | None:
+    if column is None:
         return None
-    if label_column not in header:
-        raise DataError(f"{path} has no column {label_column!r}; its columns are {header}.")
-    return header.index(label_column)
+    if column not in header:
+        raise DataError(f"{path} has no column {column!r} (the {role}); its columns are {header}.")
+    return header.index(column)
 
 
 def _parse_features(path: Path, header: list[str], rows: list, columns: list[int]) -> np.ndarray:

@@ -18,6 +18,17 @@ from genlab.metrics.likelihood import bits_per_dim, perplexity, summarize_log_pr
 __all__ = ["evaluate", "bits_per_dim", "perplexity", "summarize_log_prob"]
 
 
+def _dims_per_example(split: Split, n: int, default: int) -> float:
+    """Dimensions (tokens, pixels, features) per scored example: for sequences of varying
+    length the mean, so that bits/dim is total bits over total tokens."""
+    lengths = getattr(split, "lengths", None)
+    if lengths is not None:
+        return float(lengths.sum()) / n
+    if split.x.ndim == 1:                      # a token stream, scored in chunks
+        return len(split.x) / n
+    return default
+
+
 def evaluate(model: GenerativeModel, data: Any, **log_prob_kwargs: Any) -> dict[str, Any]:
     """Score a fitted model on held-out data.
 
@@ -49,6 +60,6 @@ def evaluate(model: GenerativeModel, data: Any, **log_prob_kwargs: Any) -> dict[
     except LikelihoodNotAvailableError as err:
         report["log_prob_error"] = str(err)
         return report
-    report.update(summarize_log_prob(lp, model.codec_.n_dims))
+    report.update(summarize_log_prob(lp, _dims_per_example(split, len(lp), model.codec_.n_dims)))
     report.update({k: v for k, v in log_prob_kwargs.items() if isinstance(v, (int, float, str))})
     return report

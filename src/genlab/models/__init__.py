@@ -11,12 +11,14 @@ from typing import Any
 
 from genlab.base import GenerativeModel
 from genlab.exceptions import CheckpointError, UnknownNameError
+from genlab.models.hmm import HMM
 from genlab.models.vae import VAE
 from genlab.utils.serialization import read_model_folder
 
-__all__ = ["REGISTRY", "create", "load", "available", "get_class", "VAE"]
+__all__ = ["HMM", "REGISTRY", "VAE", "available", "create", "get_class", "load"]
 
 REGISTRY: dict[str, type[GenerativeModel]] = {
+    "hmm": HMM,
     "vae": VAE,
 }
 

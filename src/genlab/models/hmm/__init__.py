@@ -2,5 +2,6 @@
 
 from genlab.models.hmm.estimator import CategoricalHMM, ConvergenceWarning
 from genlab.models.hmm.gaussian import GMMHMM, GaussianHMM
+from genlab.models.hmm.model import HMM
 
-__all__ = ["GMMHMM", "CategoricalHMM", "ConvergenceWarning", "GaussianHMM"]
+__all__ = ["GMMHMM", "HMM", "CategoricalHMM", "ConvergenceWarning", "GaussianHMM"]
