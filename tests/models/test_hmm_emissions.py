@@ -265,3 +265,24 @@ def test_predict_on_wrong_width_is_a_data_error():
     model = GaussianHMM(n_states=2, max_iter=200, tol=1e-3).fit(_data(2))
     with pytest.raises(DataError, match="trained on D=2"):
         model.log_prob([torch.zeros(4, 3)])
+
+
+def test_initial_emission_parameters_and_exact_iteration_count():
+    data = _data(3)
+    means = torch.tensor([[0.0, 0.0], [3.0, -1.5]], dtype=torch.float64)
+    covars = torch.tensor([[1.0, 1.0], [1.0, 1.0]], dtype=torch.float64)
+    a = GaussianHMM(n_states=2, means_init=means, covars_init=covars, max_iter=7, tol=None).fit(data)
+    assert a.n_iter_ == 7 and len(a.history_) == 8 and not a.converged_        # tol=None: no early stop, no warning
+    b = GaussianHMM(n_states=2, means_init=means, covars_init=covars, max_iter=7, tol=None, random_state=99).fit(data)
+    torch.testing.assert_close(a.means_, b.means_, rtol=0, atol=0)             # the seed no longer matters
+    with pytest.raises(InvalidParameterError, match="means_init must have shape"):
+        GaussianHMM(n_states=2, means_init=means[:1]).fit(data)
+    with pytest.raises(InvalidParameterError, match="covars_init must be positive"):
+        GaussianHMM(n_states=2, covars_init=-covars).fit(data)
+    with pytest.raises(InvalidParameterError, match="weights_init"):
+        GMMHMM(n_states=2, n_mix=2, weights_init=[[0.5, 0.6], [0.5, 0.5]]).fit(data)
+    emit = torch.tensor([[0.5, 0.5], [0.9, 0.1]], dtype=torch.float64)
+    c = CategoricalHMM(n_states=2, emissionprob_init=emit, max_iter=1, tol=None).fit([[0, 1, 1], [1, 0]])
+    assert c.n_iter_ == 1
+    with pytest.raises(InvalidParameterError, match="emissionprob_init"):
+        CategoricalHMM(n_states=2, emissionprob_init=2 * emit).fit([[0, 1, 1]])

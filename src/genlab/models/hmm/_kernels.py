@@ -33,8 +33,12 @@ __all__ = ["NUMBA_VERSION", "loglik_kernel", "posteriors_kernel", "viterbi_kerne
 
 NUMBA_VERSION = numba.__version__
 
+# reassociation and fused multiply-add let LLVM vectorise the sums over states; no flag
+# that assumes finite values (the kernels handle -inf and zero-probability sequences)
+_FAST = {"reassoc", "contract"}
 
-@njit(cache=True, inline="always")
+
+@njit(cache=True, inline="always", fastmath=_FAST)
 def _scaled_emissions(log_emit_b, L, K, E, e_max):  # pragma: no cover - compiled
     """E[t] = exp(log_emit[t] - max_k log_emit[t]); e_max[t] = that max (0 if all -inf)."""
     for t in range(L):
@@ -48,7 +52,7 @@ def _scaled_emissions(log_emit_b, L, K, E, e_max):  # pragma: no cover - compile
             E[t, k] = math.exp(log_emit_b[t, k] - m)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", fastmath=_FAST)
 def _forward_one(start, trans, E, L, K, alpha, c):  # pragma: no cover - compiled
     """Scaled forward pass of one sequence into alpha (L, K) and c (L,); returns sum log c."""
     s = 0.0
@@ -61,14 +65,18 @@ def _forward_one(start, trans, E, L, K, alpha, c):  # pragma: no cover - compile
         for k in range(K):
             alpha[0, k] /= s
     for t in range(1, L):
+        # alpha_t = (alpha_{t-1} @ trans) * E_t, row by row of trans (contiguous memory)
+        for j in range(K):
+            alpha[t, j] = 0.0
+        for i in range(K):
+            a = alpha[t - 1, i]
+            if a != 0.0:
+                for j in range(K):
+                    alpha[t, j] += a * trans[i, j]
         s = 0.0
         for j in range(K):
-            a = 0.0
-            for i in range(K):
-                a += alpha[t - 1, i] * trans[i, j]
-            a *= E[t, j]
-            alpha[t, j] = a
-            s += a
+            alpha[t, j] *= E[t, j]
+            s += alpha[t, j]
         c[t] = s
         if s > 0.0:
             for j in range(K):
@@ -79,7 +87,7 @@ def _forward_one(start, trans, E, L, K, alpha, c):  # pragma: no cover - compile
     return total
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=_FAST)
 def loglik_kernel(start, trans, log_emit, lengths, out):  # pragma: no cover - compiled
     """out[b] = log p(x_1..L_b) in nats for every sequence b."""
     B, _T, K = log_emit.shape
@@ -93,7 +101,7 @@ def loglik_kernel(start, trans, log_emit, lengths, out):  # pragma: no cover - c
         out[b] = _forward_one(start, trans, E, L, K, alpha, c) + e_max.sum()
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=_FAST)
 def posteriors_kernel(start, trans, log_emit, lengths, gamma, xi_sum, loglik):  # pragma: no cover - compiled
     """The E-step: gamma (B, T, K) (zero on padding), xi_sum (B, K, K) without the
     factor a_ij (the caller multiplies by ``trans`` once), loglik (B,)."""
@@ -141,7 +149,7 @@ def posteriors_kernel(start, trans, log_emit, lengths, gamma, xi_sum, loglik):  
                     gamma[b, t, k] /= s
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=_FAST)
 def viterbi_kernel(log_start, log_trans, log_emit, lengths, paths, best):  # pragma: no cover - compiled
     """Most probable paths into paths (B, T) (padding left as the caller filled it) and
     their log joint probabilities into best (B,). Ties go to the lowest state index."""

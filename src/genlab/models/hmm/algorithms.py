@@ -120,6 +120,28 @@ def _chunk(E: torch.Tensor, L: int, fill: float) -> torch.Tensor:
     return E.reshape(B, C, L, K)
 
 
+_CHUNK_MAX_STATES = 8
+"""Above this many states the chunked scan's K^3 transfer matrices cost more than they save,
+and a plain loop of (B, K) @ (K, K) matrix products (BLAS) is faster."""
+
+
+def _scan_sequential(v0: torch.Tensor, P: torch.Tensor, E: torch.Tensor, emit_first: bool
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_scan` as a plain loop over the S steps (for many states)."""
+    tiny = torch.finfo(E.dtype).tiny
+    v = v0
+    vs, cs = [], []
+    for s in range(E.shape[1]):
+        v = (v * E[:, s]) @ P if emit_first else (v @ P) * E[:, s]
+        c = v.sum(-1, keepdim=True)
+        v = v / c.clamp_min(tiny)
+        vs.append(v)
+        cs.append(c)
+    if not vs:
+        return E.new_zeros(E.shape), E.new_zeros(E.shape[:2])
+    return torch.stack(vs, 1), torch.cat(cs, 1).log()
+
+
 def _scan(v0: torch.Tensor, P: torch.Tensor, E: torch.Tensor, emit_first: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """The scaled linear recurrence v_s ∝ step_s(v_{s-1}), s = 1..S, in chunks.
 
@@ -143,6 +165,8 @@ def _scan(v0: torch.Tensor, P: torch.Tensor, E: torch.Tensor, emit_first: bool) 
     """
     B, S, K = E.shape
     tiny = torch.finfo(E.dtype).tiny
+    if K > _CHUNK_MAX_STATES:
+        return _scan_sequential(v0, P, E, emit_first)
     L = _chunk_len(S)
     Ec = _chunk(E, L, 1.0)                                              # (B, C, L, K)
     C = Ec.shape[1]

@@ -262,7 +262,7 @@ class _BaseHMM(GenerativeModel):
             if best is None or run["lower_bound"] > best[1]["lower_bound"]:
                 best = (params, run)
         params, run = best
-        if not run["converged"]:
+        if not run["converged"] and self.tol is not None:
             warnings.warn(
                 f"{type(self).__name__}: EM did not converge in max_iter={self.max_iter} iterations "
                 f"(last gain {run['history'][-1] - run['history'][-2]:.3g} nats >= tol={self.tol}); "
@@ -276,7 +276,17 @@ class _BaseHMM(GenerativeModel):
     def _init_params(self, seqs: list[torch.Tensor], gen: torch.Generator) -> dict[str, torch.Tensor]:
         """Start and transition probabilities (given, uniform or Dirichlet draws) plus the emissions."""
         K = self.n_states
-        params = self._init_emission(seqs, gen)
+        given = {key: getattr(self, key + "_init", None) for key in self._emission_keys}
+        given = {k: torch.as_tensor(np.asarray(v, dtype=np.float64)) for k, v in given.items() if v is not None}
+        # the rule's draw is skipped when every emission parameter is given (k-means on big data is not free)
+        params = self._init_emission(seqs, gen, shapes_only=len(given) == len(self._emission_keys))
+        for key, value in params.items():                       # user-given initial emission parameters
+            if key in given:
+                if given[key].shape != value.shape:
+                    raise InvalidParameterError(f"{key}_init must have shape {tuple(value.shape)}; "
+                                                f"got {tuple(given[key].shape)}.")
+                params[key] = given[key]
+        self._check_emission(params)
         for key, shape in (("startprob", (K,)), ("transmat", (K, K))):
             given = getattr(self, key + "_init")
             if given is not None:
@@ -324,7 +334,7 @@ class _BaseHMM(GenerativeModel):
                 self._accumulate(stats, params, _flat(x, lens), _flat(gamma, lens))
             history.append(total)
             # 2. convergence (absolute gain in total nats, as hmmlearn)
-            if len(history) > 1 and history[-1] - history[-2] < self.tol:
+            if self.tol is not None and len(history) > 1 and history[-1] - history[-2] < self.tol:
                 converged = True
                 break
             if n_iter == self.max_iter:
@@ -449,8 +459,14 @@ class _BaseHMM(GenerativeModel):
     def _check_values(self, s: torch.Tensor, what: str, fitting: bool) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
-    def _init_emission(self, seqs: list[torch.Tensor], gen: torch.Generator) -> dict[str, torch.Tensor]:  # pragma: no cover
+    def _init_emission(self, seqs: list[torch.Tensor], gen: torch.Generator,
+                       shapes_only: bool = False) -> dict[str, torch.Tensor]:  # pragma: no cover
+        """Initial emission parameters by the ``init`` rule; with ``shapes_only`` (every one is
+        given by the user) any tensors of the right shapes, without the rule's cost."""
         raise NotImplementedError
+
+    def _check_emission(self, params: dict[str, torch.Tensor]) -> None:
+        """Raise InvalidParameterError if user-given initial emission parameters are invalid."""
 
     def _log_emit_flat(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
@@ -471,7 +487,7 @@ class _BaseHMM(GenerativeModel):
 _COMMON_CONSTRAINTS: dict[str, list] = {
     "n_states": [Interval(int, 1, None)],
     "max_iter": [Interval(int, 1, None)],
-    "tol": [Interval(float, 0, None)],
+    "tol": [Interval(float, 0, None), None],
     "n_init": [Interval(int, 1, None)],
     "random_state": [Interval(int, 0, None), None],
     "chunk_size": [Interval(int, 1, None)],
@@ -480,8 +496,9 @@ _COMMON_CONSTRAINTS: dict[str, list] = {
 
 _COMMON_DOC = """    max_iter : int, default 100
         Most EM iterations (M-steps).
-    tol : float, default 1e-4
-        EM stops when the total train log-likelihood gains less than this (nats).
+    tol : float or None, default 1e-4
+        EM stops when the total train log-likelihood gains less than this (nats);
+        None runs exactly ``max_iter`` iterations (benchmarks).
     n_init : int, default 1
         Independent initialisations; the fit with the highest final log-likelihood is kept.
     startprob_init, transmat_init : array-like or None
@@ -513,6 +530,8 @@ class CategoricalHMM(_BaseHMM):
         maximum likelihood (and a log-likelihood that never decreases).
     init : {"random"}, default "random"
         Start, transition and emission rows drawn uniformly from the simplex.
+    emissionprob_init : array-like (K, M) or None
+        Initial emission probabilities instead of the ``init`` draw.
     random_state : int or None, default 0
         Seed of the initialisation.
 """ + _COMMON_DOC + """
@@ -546,12 +565,13 @@ class CategoricalHMM(_BaseHMM):
         "init": [Options("random")],
     }
 
-    def __init__(self, n_states: int = 4, n_symbols: int | None = None, max_iter: int = 100, tol: float = 1e-4,
+    def __init__(self, n_states: int = 4, n_symbols: int | None = None, max_iter: int = 100, tol: float | None = 1e-4,
                  pseudocount: float = 1e-2, init: str = "random", random_state: int | None = 0, n_init: int = 1,
-                 startprob_init: Any = None, transmat_init: Any = None, chunk_size: int = 1_000_000,
-                 backend: str = "auto"):
+                 startprob_init: Any = None, transmat_init: Any = None, emissionprob_init: Any = None,
+                 chunk_size: int = 1_000_000, backend: str = "auto"):
         self.n_states = n_states
         self.n_symbols = n_symbols
+        self.emissionprob_init = emissionprob_init
         self.max_iter = max_iter
         self.tol = tol
         self.pseudocount = pseudocount
@@ -592,7 +612,12 @@ class CategoricalHMM(_BaseHMM):
                                         "(the alphabet cannot be read off the first chunk).")
         return super()._stream(source)
 
-    def _init_emission(self, seqs, gen):
+    def _check_emission(self, params):
+        e = params["emissionprob"]
+        if (e < 0).any() or not torch.allclose(e.sum(1), torch.ones(len(e), dtype=e.dtype), atol=1e-6):
+            raise InvalidParameterError("emissionprob_init must be non-negative with rows summing to 1.")
+
+    def _init_emission(self, seqs, gen, shapes_only=False):
         M = self.n_symbols if self.n_symbols is not None else 1 + max(int(s.max()) for s in seqs)
         return {"emissionprob": _dirichlet_ones((self.n_states, M), gen)}
 

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from genlab.exceptions import DataError
+from genlab.exceptions import DataError, InvalidParameterError
 from genlab.models.hmm.estimator import (
     _COMMON_CONSTRAINTS,
     _COMMON_DOC,
@@ -49,13 +49,15 @@ COVARIANCE_TYPES = ("diag", "spherical", "full")
 def gaussian_log_density(x: torch.Tensor, means: torch.Tensor, covars: torch.Tensor,
                          covariance_type: str) -> torch.Tensor:
     """log N(x_n; mean_c, cov_c) for every step and component: (N, D), (C, D), covars -> (N, C) nats."""
-    _N, D = x.shape
+    N, D = x.shape
     if covariance_type in ("diag", "spherical"):
         var = covars if covariance_type == "diag" else covars[:, None].expand(-1, D)      # (C, D)
         prec = 1.0 / var
-        # sum_d (x_d - mu_d)^2 / var_d, expanded into two matmuls
-        quad = (x * x) @ prec.T - 2.0 * x @ (means * prec).T + (means * means * prec).sum(1)
-        return -0.5 * (D * math.log(2 * math.pi) + var.log().sum(1) + quad)
+        # -0.5 [sum_d (x_d - mu_d)^2 / var_d + log det + D log 2 pi] as one matmul:
+        # [x^2, x, 1] (N, 2D+1) @ [-prec/2; mu prec; const] (2D+1, C)
+        const = -0.5 * (D * math.log(2 * math.pi) + var.log().sum(1) + (means * means * prec).sum(1))
+        W = torch.cat([-0.5 * prec.T, (means * prec).T, const[None, :]], 0)
+        return torch.cat([x * x, x, x.new_ones(N, 1)], 1) @ W
     chol = torch.linalg.cholesky(covars)                                                  # (C, D, D)
     diff = (x[None, :, :] - means[:, None, :]).transpose(1, 2)                            # (C, D, N)
     y = torch.linalg.solve_triangular(chol, diff, upper=False)                            # (C, D, N)
@@ -129,8 +131,14 @@ def _sample_gaussian(means: torch.Tensor, covars: torch.Tensor, covariance_type:
     return means + std * z
 
 
-def _kmeans(x: torch.Tensor, K: int, gen: torch.Generator, n_iter: int = 10) -> torch.Tensor:
-    """K centres (K, D) by Lloyd's algorithm from K distinct random rows; empty clusters stay put."""
+def _kmeans(x: torch.Tensor, K: int, gen: torch.Generator, n_iter: int = 10, max_rows: int = 100_000) -> torch.Tensor:
+    """K centres (K, D) by Lloyd's algorithm from K distinct random rows; empty clusters stay put.
+
+    On more than ``max_rows`` observations it runs on a seeded random subset of that many
+    (an initialisation needs no more; EM refines it on all the data).
+    """
+    if len(x) > max_rows:
+        x = x[torch.randperm(len(x), generator=gen)[:max_rows]]
     centers = x[torch.randperm(len(x), generator=gen)[:K]].clone()                        # (K, D)
     for _ in range(n_iter):
         labels = torch.cdist(x, centers).argmin(1)                                        # (N,)
@@ -184,6 +192,24 @@ class _GaussianBase(_BaseHMM):
         super()._set_state(tensors, state)
         self._shift = tensors["shift"].to(_DTYPE) if "shift" in tensors else None
 
+    def _check_emission(self, params):
+        covars = params["covars"]
+        if not bool(torch.isfinite(params["means"]).all()):
+            raise InvalidParameterError("means_init must be finite.")
+        if self.covariance_type == "full":
+            D = params["means"].shape[-1]
+            C = covars.reshape(-1, D, D)
+            ok = bool(torch.allclose(C, C.transpose(-1, -2))) and bool((torch.linalg.eigvalsh(C) > 0).all())
+        else:
+            ok = bool((covars > 0).all())
+        if not ok:
+            raise InvalidParameterError(f"covars_init must be positive ({self.covariance_type} layout: "
+                                        "variances > 0, or symmetric positive-definite matrices).")
+        if "weights" in params:
+            w = params["weights"]
+            if (w < 0).any() or not torch.allclose(w.sum(-1), torch.ones(len(w), dtype=w.dtype), atol=1e-6):
+                raise InvalidParameterError("weights_init must be non-negative with rows summing to 1.")
+
     def _shift_of(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
         shift = getattr(self, "_shift", None)
         D = params["means"].shape[-1]
@@ -210,6 +236,9 @@ class GaussianHMM(_GaussianBase):
         (Dirichlet draws with ``"random"``).
     random_state : int or None, default 0
         Seed of the initialisation.
+    means_init, covars_init : array-like or None
+        Initial means (K, D) and covariances (in the ``covariance_type`` layout) instead of
+        the ``init`` rule.
 """ + _COMMON_DOC + """
     Attributes
     ----------
@@ -238,11 +267,13 @@ class GaussianHMM(_GaussianBase):
         "init": [Options("kmeans", "random")],
     }
 
-    def __init__(self, n_states: int = 4, covariance_type: str = "diag", max_iter: int = 100, tol: float = 1e-4,
+    def __init__(self, n_states: int = 4, covariance_type: str = "diag", max_iter: int = 100, tol: float | None = 1e-4,
                  min_covar: float = 1e-3, init: str = "kmeans", random_state: int | None = 0, n_init: int = 1,
-                 startprob_init: Any = None, transmat_init: Any = None, chunk_size: int = 1_000_000,
-                 backend: str = "auto"):
+                 startprob_init: Any = None, transmat_init: Any = None, means_init: Any = None,
+                 covars_init: Any = None, chunk_size: int = 1_000_000, backend: str = "auto"):
         self.n_states = n_states
+        self.means_init = means_init
+        self.covars_init = covars_init
         self.covariance_type = covariance_type
         self.max_iter = max_iter
         self.tol = tol
@@ -255,9 +286,12 @@ class GaussianHMM(_GaussianBase):
         self.chunk_size = chunk_size
         self.backend = backend
 
-    def _init_emission(self, seqs, gen):
+    def _init_emission(self, seqs, gen, shapes_only=False):
         x = self._init_data(seqs)
         K = self.n_states
+        if shapes_only:
+            D = x.shape[1]
+            return {"means": x.new_zeros(K, D), "covars": _initial_covars(x[:2], K, self.covariance_type, 1.0)}
         return {"means": self._component_means(x, K, gen),
                 "covars": _initial_covars(x, K, self.covariance_type, self.min_covar)}
 
@@ -303,6 +337,9 @@ class GMMHMM(_GaussianBase):
         dealt out to the states in turn; uniform weights; covariances from the data.
     random_state : int or None, default 0
         Seed of the initialisation.
+    weights_init, means_init, covars_init : array-like or None
+        Initial mixture weights (K, M), means (K, M, D) and covariances instead of the
+        ``init`` rule.
 """ + _COMMON_DOC + """
     Attributes
     ----------
@@ -336,10 +373,14 @@ class GMMHMM(_GaussianBase):
     }
 
     def __init__(self, n_states: int = 4, n_mix: int = 2, covariance_type: str = "diag", max_iter: int = 100,
-                 tol: float = 1e-4, min_covar: float = 1e-3, weight_pseudocount: float = 0.0, init: str = "kmeans",
-                 random_state: int | None = 0, n_init: int = 1, startprob_init: Any = None,
-                 transmat_init: Any = None, chunk_size: int = 1_000_000, backend: str = "auto"):
+                 tol: float | None = 1e-4, min_covar: float = 1e-3, weight_pseudocount: float = 0.0,
+                 init: str = "kmeans", random_state: int | None = 0, n_init: int = 1, startprob_init: Any = None,
+                 transmat_init: Any = None, weights_init: Any = None, means_init: Any = None,
+                 covars_init: Any = None, chunk_size: int = 1_000_000, backend: str = "auto"):
         self.n_states = n_states
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.covars_init = covars_init
         self.n_mix = n_mix
         self.covariance_type = covariance_type
         self.max_iter = max_iter
@@ -370,10 +411,11 @@ class GMMHMM(_GaussianBase):
         comp = gaussian_log_density(x - shift, means - shift, covars, self.covariance_type)   # (N, K M)
         return comp.view(-1, K, M) + params["weights"].log()
 
-    def _init_emission(self, seqs, gen):
+    def _init_emission(self, seqs, gen, shapes_only=False):
         x = self._init_data(seqs)
         K, M = self.n_states, self.n_mix
-        means = self._component_means(x, K * M, gen).reshape(M, K, -1).transpose(0, 1).contiguous()
+        means = (x.new_zeros(K * M, x.shape[1]) if shapes_only else self._component_means(x, K * M, gen))
+        means = means.reshape(M, K, -1).transpose(0, 1).contiguous()
         covars = _initial_covars(x, K * M, self.covariance_type, self.min_covar)
         return {"weights": torch.full((K, M), 1.0 / M, dtype=_DTYPE), "means": means,
                 "covars": covars.reshape(K, M, *covars.shape[1:])}
