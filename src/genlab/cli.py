@@ -188,6 +188,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         kwargs["condition"] = args.condition
     if args.mode is not None:
         kwargs["mode"] = args.mode
+    if args.evidence is not None:
+        kwargs["evidence"] = _parse_evidence(args.evidence)
+    if args.length is not None:
+        kwargs["length"] = args.length
     samples = model.sample(args.n, **kwargs)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -200,6 +204,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         save_image_grid(samples, out)
     elif suffix == ".npy":
         np.save(out, np.asarray(samples), allow_pickle=False)
+    elif suffix == ".csv" and hasattr(samples, "to_csv"):      # a table of categories (DataFrame)
+        samples.to_csv(out, index=False)
     elif suffix == ".csv":
         cols = getattr(model.codec_, "columns", None)
         arr = np.asarray(samples).reshape(len(samples), -1)
@@ -211,6 +217,48 @@ def cmd_sample(args: argparse.Namespace) -> int:
     else:
         raise UsageError(f"--out {out}: unknown file type {suffix!r}; use .png, .npy, .csv or .txt.")
     print(f"wrote {args.n} samples to {out}")
+    return 0
+
+
+def _parse_evidence(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"evidence {item!r}: write COLUMN=STATE, e.g. smoke=yes.")
+        out[name] = value
+    return out
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import genlab
+
+    model = genlab.load(args.run)
+    if not hasattr(model, "query"):
+        raise UsageError(f"{args.run} holds a {type(model).__name__}; query needs a Bayesian network.")
+    evidence = _parse_evidence(args.evidence) if args.evidence else None
+    if args.map:
+        result: Any = model.map_query(args.variables or None, evidence=evidence)
+    elif args.joint:
+        if not args.variables:
+            raise UsageError("--joint needs the variables to query.")
+        table = model.query(args.variables, evidence=evidence, joint=True)
+        result = table.to_dict(orient="records")
+    else:
+        margs = model.query(args.variables, evidence=evidence) if args.variables else model.all_marginals(evidence)
+        result = {name: {str(k): float(v) for k, v in series.items()} for name, series in margs.items()}
+    if args.json:
+        print(json.dumps({"evidence": evidence, "result": result}))
+        return 0
+    if args.map:
+        for name, state in result.items():
+            print(f"{name} = {state}")
+    elif args.joint:
+        for row in result:
+            print("  ".join(f"{k}={v}" for k, v in row.items() if k != "probability") + f"  {row['probability']:.6f}")
+    else:
+        for name, dist in result.items():
+            print(f"{name}: " + "  ".join(f"{k} {v:.4f}" for k, v in dist.items()))
     return 0
 
 
@@ -286,7 +334,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output file: .png grid, .npy, .csv or .txt")
     s.add_argument("--condition", type=int, default=None, help="class label for conditional models")
     s.add_argument("--mode", choices=["sample", "mean"], default=None, help="VAE: draw x or show E[x|z]")
+    s.add_argument("--evidence", nargs="+", default=None, metavar="COLUMN=STATE",
+                   help="Bayesian network: sample given these values")
+    s.add_argument("--length", type=int, default=None, help="sequence models: steps per sample")
     s.set_defaults(func=cmd_sample)
+
+    q = sub.add_parser("query", help="ask a saved Bayesian network: posteriors, MAP, all marginals")
+    q.add_argument("run", help="model folder")
+    q.add_argument("variables", nargs="*", help="columns to query (none: all marginals)")
+    q.add_argument("--evidence", nargs="+", default=None, metavar="COLUMN=STATE", help="observed values")
+    q.add_argument("--joint", action="store_true", help="the joint table of the variables, not marginals")
+    q.add_argument("--map", action="store_true", help="the most probable joint state (all others summed out; "
+                                                      "no variables: the most probable explanation)")
+    q.add_argument("--json", action="store_true", help="print one JSON object")
+    q.set_defaults(func=cmd_query)
 
     e = sub.add_parser("evaluate", help="score a saved model on held-out data")
     e.add_argument("run", help="model folder")

@@ -63,10 +63,14 @@ def run_demo(out: str | Path = "report", *, quick: bool = False, progress: bool 
         model.save(run_dir)
         report = genlab.evaluate(model, data.test)
         save_image_grid(model.sample(64, seed=0), out / f"{name}_samples.png")
-        plot_loss_curve(run_dir / "metrics.jsonl", out / f"{name}_loss.png", title=f"{name} on digits")
+        metrics = run_dir / "metrics.jsonl"
+        has_curve = metrics.exists() and any('"loss"' in line for line in metrics.read_text().splitlines())
+        if has_curve:                              # families fitted in one pass (Bayesian networks) have none
+            plot_loss_curve(metrics, out / f"{name}_loss.png", title=f"{name} on digits")
         cmd = " ".join(["genlab train", name, "--data digits", f"--out runs/{name}",
                         *(_flag(k, v) for k, v in {**params, **fit}.items())])
         rows.append({"model": name, "train_seconds": round(seconds, 1), "steps": fit.get("max_steps"),
+                     "loss_curve": has_curve,
                      **{k: report.get(k) for k in ("likelihood", "units", "bits_per_dim", "nll_nats", "nll_nats_sem")},
                      "commands": [cmd, f"genlab evaluate runs/{name} --data digits --json",
                                   f"genlab sample runs/{name} -n 64 --seed 0 --out {name}.png"]})
@@ -88,7 +92,8 @@ def _html(summary: dict) -> str:
         for r in summary["rows"])
     sections = "\n".join(
         f"<h2>{esc(r['model'])}</h2><p><img src='{esc(r['model'])}_samples.png' alt='samples'> "
-        f"<img src='{esc(r['model'])}_loss.png' alt='loss curve'></p>"
+        + (f"<img src='{esc(r['model'])}_loss.png' alt='loss curve'>" if r.get("loss_curve", True) else "")
+        + "</p>"
         f"<pre>{esc(chr(10).join(r['commands']))}</pre>" for r in summary["rows"])
     note = "<p><b>Quick mode: 30 steps per model, figures are not meaningful.</b></p>" if summary["quick"] else ""
     return f"""<!doctype html>

@@ -22,6 +22,8 @@ padding off again.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -400,6 +402,120 @@ def _rows(x: Any, lengths: Any, vocab_size: int) -> list[int] | list[list[int]]:
 
 
 _CODECS: dict[str, type[Codec]] = {c.kind: c for c in (ImageCodec, TabularCodec, CharCodec, TokenCodec)}
+
+
+class CategoricalCodec(Codec):
+    """Rows of categorical values (a table of named columns) <-> int64 codes (N, V).
+
+    ``states[v]`` lists column v's categories; code ``k`` is ``states[v][k]`` and ``-1``
+    marks a missing value (an empty cell, ``None`` or a float NaN). Category names are kept
+    as strings exactly (``"None"``, ``"TRUE"``, ``"01"`` stay what they are).
+
+    Examples
+    --------
+    >>> codec = CategoricalCodec(["smoke", "lung"], [["no", "yes"], ["no", "yes"]])
+    >>> codec.encode([["yes", "no"], ["no", ""]]).tolist()
+    [[1, 0], [0, -1]]
+    >>> codec.decode(torch.tensor([[1, 1]])).values.tolist()
+    [['yes', 'yes']]
+    """
+
+    kind = "categorical"
+    modality = "tabular"
+
+    def __init__(self, columns: Sequence[str], states: Sequence[Sequence[str]]):
+        self.columns = [str(c) for c in columns]
+        self.states = [[str(s) for s in st] for st in states]
+        if len(self.columns) != len(self.states) or not self.columns:
+            raise DataError("CategoricalCodec needs one list of states per column (and at least one column).")
+        if len(set(self.columns)) != len(self.columns):
+            raise DataError(f"column names must be unique; got {self.columns}.")
+        for c, st in zip(self.columns, self.states):
+            if not st or len(set(st)) != len(st):
+                raise DataError(f"column {c!r} needs at least one state and no repeated states; got {st}.")
+        self._index = [{s: k for k, s in enumerate(st)} for st in self.states]
+
+    @classmethod
+    def fit(cls, rows: Any, columns: Sequence[str] | None = None) -> CategoricalCodec:
+        """Columns and sorted categories of a DataFrame or a 2-D array/list of strings (missing values skipped)."""
+        columns, cells = _table_cells(rows, columns)
+        states = []
+        for j in range(len(columns)):
+            seen = sorted({c for c in cells[:, j].tolist() if not _is_missing(c)})
+            if not seen:
+                raise DataError(f"column {columns[j]!r} has no observed values.")
+            states.append(seen)
+        return cls(columns, states)
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        return (len(self.columns),)
+
+    @property
+    def card(self) -> list[int]:
+        return [len(s) for s in self.states]
+
+    def _fields(self) -> dict[str, Any]:
+        return {"columns": self.columns, "states": self.states}
+
+    def encode(self, data: Any) -> torch.Tensor:
+        """A DataFrame (columns by name, any order) or rows of values -> int64 (N, V), -1 = missing."""
+        columns, cells = _table_cells(data, self.columns)
+        if columns != self.columns:
+            missing = [c for c in self.columns if c not in columns]
+            if missing:
+                raise DataError(f"the table lacks the column(s) {missing}; expected {self.columns}.")
+            cells = cells[:, [columns.index(c) for c in self.columns]]
+        out = np.full(cells.shape, -1, dtype=np.int64)
+        for j, index in enumerate(self._index):
+            col = cells[:, j]
+            present = ~np.fromiter((_is_missing(v) for v in col.tolist()), dtype=bool, count=len(col))
+            values, inverse = np.unique(col[present].astype(str), return_inverse=True)
+            codes = np.array([index.get(v, -1) for v in values.tolist()], dtype=np.int64)
+            if (codes < 0).any():
+                bad = values[codes < 0][0]
+                row = int(np.flatnonzero(present)[np.flatnonzero(values[inverse] == bad)[0]])
+                raise DataError(f"column {self.columns[j]!r}, row {row}: unknown category {str(bad)!r}; "
+                                f"known: {self.states[j]}.")
+            out[present, j] = codes[inverse.reshape(-1)] if len(values) else out[present, j]
+        return torch.from_numpy(out)
+
+    def decode(self, x: torch.Tensor) -> Any:
+        """int codes (N, V) -> a pandas DataFrame of category names (None where -1)."""
+        import pandas as pd
+
+        arr = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.int64)
+        arr = arr.reshape(-1, len(self.columns))
+        data = {}
+        for j, c in enumerate(self.columns):
+            names = np.array(self.states[j] + [None], dtype=object)
+            data[c] = names[np.where(arr[:, j] < 0, len(self.states[j]), arr[:, j])]
+        return pd.DataFrame(data, columns=self.columns)
+
+
+_CODECS[CategoricalCodec.kind] = CategoricalCodec
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+
+
+def _table_cells(data: Any, columns: Sequence[str] | None) -> tuple[list[str], np.ndarray]:
+    """(column names, object array (N, V) of cell values) from a DataFrame or rows."""
+    if hasattr(data, "columns") and hasattr(data, "to_numpy"):          # a pandas DataFrame
+        return [str(c) for c in data.columns], data.to_numpy(dtype=object)
+    if isinstance(data, torch.Tensor):
+        data = data.numpy()
+    cells = np.asarray(data, dtype=object)
+    if cells.ndim == 1:
+        cells = cells[None, :]
+    if cells.ndim != 2 or cells.shape[0] == 0:
+        raise DataError(f"a categorical table must be 2-D (rows x columns) and non-empty; got shape {cells.shape}.")
+    if columns is None:
+        columns = [f"x{j}" for j in range(cells.shape[1])]
+    if cells.shape[1] != len(columns):
+        raise DataError(f"rows have {cells.shape[1]} values; expected {len(columns)} ({list(columns)}).")
+    return list(columns), cells
 
 
 def codec_from_json(d: dict[str, Any]) -> Codec:

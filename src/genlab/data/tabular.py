@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from genlab.data.base import Dataset, Split, split_indices
-from genlab.data.codecs import TabularCodec, _pad
+from genlab.data.codecs import CategoricalCodec, TabularCodec, _pad
 from genlab.data.text import read_text
 from genlab.exceptions import DataError
 
@@ -76,11 +76,12 @@ def load_csv(
     *,
     label_column: str | None = None,
     sequence_column: str | None = None,
+    categorical: bool | None = None,
     seed: int = 0,
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
 ) -> Dataset:
-    """A numeric table from a CSV file with a header row.
+    """A numeric or categorical table from a CSV file with a header row.
 
     Parameters
     ----------
@@ -97,6 +98,11 @@ def load_csv(
         sequences are split at random. If not given, a column named exactly
         ``sequence`` is used (unless it is the ``label_column``); rename it to
         load such a file as a plain table.
+    categorical : bool or None
+        Read every feature column as categories (strings kept exactly, e.g. ``"None"``
+        and ``"TRUE"``; an empty cell is a missing value), coded by a
+        ``CategoricalCodec`` whose states are the sorted categories seen in the whole
+        file. None (default): categorical when some feature cell is not a number.
     seed : int
         Seed of the random train/val/test split of the rows (of the sequences).
     val_fraction, test_fraction : float
@@ -142,6 +148,10 @@ def load_csv(
     if seq_idx is not None:
         return _load_sequences(path, header, rows, features, label_idx, seq_idx, seed, val_fraction, test_fraction)
 
+    if categorical is None:
+        categorical = not _all_numeric(rows, features)
+    if categorical:
+        return _load_categorical(path, header, rows, features, label_idx, seed, val_fraction, test_fraction)
     x = torch.from_numpy(_parse_features(path, header, rows, features))  # (N, D) float32
     y = None if label_idx is None else torch.from_numpy(_parse_labels(path, header, rows, label_idx))
     parts = split_indices(len(x), (1 - val_fraction - test_fraction, val_fraction, test_fraction), seed)
@@ -158,6 +168,33 @@ def load_csv(
         info={"indices": dict(zip(names, parts))},
         **splits,
     )
+
+
+def _all_numeric(rows: list, columns: list[int]) -> bool:
+    """Whether every cell of ``columns`` parses as a float."""
+    for _, cells in rows:
+        for j in columns:
+            try:
+                float(cells[j])
+            except ValueError:
+                return False
+    return True
+
+
+def _load_categorical(path: Path, header: list[str], rows: list, features: list[int], label_idx: int | None,
+                      seed: int, val_fraction: float, test_fraction: float) -> Dataset:
+    """Every feature column as categories (strings, stripped; an empty cell is missing)."""
+    cells = np.array([[cells[j].strip() for j in features] for _, cells in rows], dtype=object)
+    columns = [header[j] for j in features]
+    codec = CategoricalCodec.fit(cells, columns=columns)
+    x = codec.encode(cells)                                                   # (N, V) int64, -1 = missing
+    y = None if label_idx is None else torch.from_numpy(_parse_labels(path, header, rows, label_idx))
+    parts = split_indices(len(x), (1 - val_fraction - test_fraction, val_fraction, test_fraction), seed)
+    names = ("train", "val", "test")
+    splits = {n: Split(x[i], None if y is None else y[i], codec) for n, i in zip(names, parts)}
+    classes = None if y is None else [str(c) for c in range(int(y.max()) + 1)]
+    return Dataset(name=path.name.split(".")[0], modality="tabular", codec=codec, classes=classes,
+                   source=str(path), info={"indices": dict(zip(names, parts)), "categorical": True}, **splits)
 
 
 def _load_sequences(

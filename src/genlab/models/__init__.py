@@ -11,13 +11,15 @@ from typing import Any
 
 from genlab.base import GenerativeModel
 from genlab.exceptions import CheckpointError, UnknownNameError
+from genlab.models.bayesnet import BayesianNetwork
 from genlab.models.hmm import HMM
 from genlab.models.vae import VAE
 from genlab.utils.serialization import read_model_folder
 
-__all__ = ["HMM", "REGISTRY", "VAE", "available", "create", "get_class", "load"]
+__all__ = ["HMM", "REGISTRY", "VAE", "BayesianNetwork", "available", "create", "get_class", "load"]
 
 REGISTRY: dict[str, type[GenerativeModel]] = {
+    "bayesnet": BayesianNetwork,
     "hmm": HMM,
     "vae": VAE,
 }

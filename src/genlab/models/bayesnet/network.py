@@ -180,9 +180,10 @@ class DiscreteBN:
                             "to marginalise missing values.")
         card = self.card
         out = np.zeros(len(data))
-        for v in range(self.n_variables):
-            idx = family_index(data, v, self.parents[v], card)
-            out += np.log(self.cpts[v].reshape(-1))[idx]
+        with np.errstate(divide="ignore"):                  # a zero CPT entry is a row of probability 0: -inf
+            for v in range(self.n_variables):
+                idx = family_index(data, v, self.parents[v], card)
+                out += np.log(self.cpts[v].reshape(-1))[idx]
         return out
 
     def sample(self, n: int, rng: np.random.Generator, evidence: dict[int, int] | None = None) -> np.ndarray:
