@@ -585,3 +585,24 @@ def test_infer_codec_detects_levels_of_raw_tensors():
     assert infer_codec(torch.randint(0, 256, (4, 5, 5)).float() / 255).levels == 256
     assert infer_codec(torch.rand(4, 3, 5, 5)).levels is None
     assert infer_codec(torch.randn(10, 3)).kind == "tabular"
+
+
+def test_load_csv_categorical_keeps_state_names_and_missing(tmp_path):
+    p = tmp_path / "cat.csv"
+    p.write_text("flow,flag,level\n" + "None,TRUE,low\nLt,FALSE,\nNone,FALSE,high\n" * 10)
+    data = datasets.load(p, seed=0)
+    codec = data.codec
+    assert isinstance(codec, datasets.CategoricalCodec) and codec.columns == ["flow", "flag", "level"]
+    assert codec.states == [["Lt", "None"], ["FALSE", "TRUE"], ["high", "low"]]
+    x = torch.cat([data.train.x, data.val.x, data.test.x])
+    assert x.dtype == torch.int64 and int((x[:, 2] == -1).sum()) == 10          # empty cells are missing
+    df = codec.decode(data.train.x[:3])
+    assert list(df.columns) == codec.columns and set(df["flow"]) <= {"None", "Lt"}
+    assert torch.equal(codec.encode(df), data.train.x[:3])
+    coded = tmp_path / "codes.csv"
+    coded.write_text("a,b\n" + "0,1\n1,2\n2,0\n" * 5)
+    assert isinstance(datasets.load(coded).codec, datasets.TabularCodec)         # numbers stay numbers
+    as_cat = datasets.load("csv", path=coded, categorical=True)
+    assert as_cat.codec.states == [["0", "1", "2"], ["0", "1", "2"]]
+    with pytest.raises(DataError, match="unknown category 'maybe'"):
+        codec.encode([["None", "maybe", "low"]])

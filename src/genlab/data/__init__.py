@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from genlab.data.base import Dataset, Split, split_indices
-from genlab.data.codecs import CharCodec, Codec, ImageCodec, TabularCodec, TokenCodec, codec_from_json, infer_codec
+from genlab.data.codecs import CategoricalCodec, CharCodec, Codec, ImageCodec, TabularCodec, TokenCodec, codec_from_json, infer_codec
 from genlab.data.download import download
 from genlab.data.images import load_digits, load_image_folder, load_npz
 from genlab.data.mnist import load_mnist, read_idx
@@ -54,6 +54,7 @@ from genlab.data.text import load_text
 from genlab.exceptions import DataError, InvalidParameterError, UnknownNameError
 
 __all__ = [
+    "CategoricalCodec",
     "CharCodec",
     "Codec",
     "Dataset",

@@ -102,7 +102,8 @@ def load_csv(
         Read every feature column as categories (strings kept exactly, e.g. ``"None"``
         and ``"TRUE"``; an empty cell is a missing value), coded by a
         ``CategoricalCodec`` whose states are the sorted categories seen in the whole
-        file. None (default): categorical when some feature cell is not a number.
+        file. None (default): categorical when every feature column holds some text
+        (a mostly numeric column with a stray word is reported as an error instead).
     seed : int
         Seed of the random train/val/test split of the rows (of the sequences).
     val_fraction, test_fraction : float
@@ -148,8 +149,8 @@ def load_csv(
     if seq_idx is not None:
         return _load_sequences(path, header, rows, features, label_idx, seq_idx, seed, val_fraction, test_fraction)
 
-    if categorical is None:
-        categorical = not _all_numeric(rows, features)
+    if categorical is None:       # categories only when no feature column is numeric (a typo stays an error)
+        categorical = all(not _all_numeric(rows, [j]) for j in features)
     if categorical:
         return _load_categorical(path, header, rows, features, label_idx, seed, val_fraction, test_fraction)
     x = torch.from_numpy(_parse_features(path, header, rows, features))  # (N, D) float32
@@ -279,7 +280,8 @@ def _parse_features(path: Path, header: list[str], rows: list, columns: list[int
             except ValueError:
                 raise DataError(
                     f"{path}, line {line}, column {header[j]!r}: {cells[j]!r} is not a number. "
-                    "Only numeric CSV files can be loaded; encode categories as numbers first."
+                    "A table mixing numeric and text columns: encode the categories as numbers, or read "
+                    "every column as categories with load('csv', path=..., categorical=True)."
                 ) from None
             if not math.isfinite(value):
                 raise DataError(
