@@ -212,7 +212,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         header = ",".join(cols) if cols else ",".join(f"x{i}" for i in range(arr.shape[1]))
         np.savetxt(out, arr, delimiter=",", header=header, comments="", fmt="%.6g")
     elif suffix == ".txt":
-        text = samples if isinstance(samples, str) else "\n".join(map(str, samples))
+        lines = [s if isinstance(s, str) else " ".join(map(str, s)) if isinstance(s, (list, tuple)) else str(s)
+                 for s in ([samples] if isinstance(samples, str) else samples)]
+        text = "\n".join(lines)
         out.write_text(text)
     else:
         raise UsageError(f"--out {out}: unknown file type {suffix!r}; use .png, .npy, .csv or .txt.")

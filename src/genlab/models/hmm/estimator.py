@@ -187,6 +187,9 @@ class _BaseHMM(GenerativeModel):
         x = torch.nn.utils.rnn.pad_sequence(seqs, batch_first=True, padding_value=0)
         return x, lengths
 
+    def _chunk_steps(self) -> int:
+        return self.chunk_size if self.chunk_size is not None else max(1024, 2**21 // self.n_states)
+
     def _batches(self, seqs: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Padded batches of about ``chunk_size`` steps each, sequences of similar length together."""
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
@@ -194,7 +197,7 @@ class _BaseHMM(GenerativeModel):
         for i in order:
             cur.append(seqs[i])
             steps += len(seqs[i])
-            if steps >= self.chunk_size:
+            if steps >= self._chunk_steps():
                 out.append(self._pad(cur))
                 cur, steps = [], 0
         if cur:
@@ -215,7 +218,7 @@ class _BaseHMM(GenerativeModel):
                 width = cur[-1].shape[1:]
                 steps += len(cur[-1])
                 i += 1
-                if steps >= self.chunk_size:
+                if steps >= self._chunk_steps():
                     yield self._pad(cur)
                     cur, steps = [], 0
             if cur:
@@ -490,7 +493,7 @@ _COMMON_CONSTRAINTS: dict[str, list] = {
     "tol": [Interval(float, 0, None), None],
     "n_init": [Interval(int, 1, None)],
     "random_state": [Interval(int, 0, None), None],
-    "chunk_size": [Interval(int, 1, None)],
+    "chunk_size": [Interval(int, 1, None), None],
     "backend": [Options(*BACKENDS)],
 }
 
@@ -505,8 +508,10 @@ _COMMON_DOC = """    max_iter : int, default 100
         Initial start (K,) and transition (K, K) probabilities instead of the ``init``
         rule. Their zeros are structural and stay zero through EM (e.g. a left-to-right
         model: ``transmat_init`` upper bidiagonal).
-    chunk_size : int, default 1_000_000
-        Steps per E-step batch; bounds memory at about chunk_size x n_states x 8 bytes x 4.
+    chunk_size : int or None, default None
+        Steps per E-step batch; memory grows as chunk_size x n_states x 8 bytes x about 6.
+        None: 2^21 / n_states steps (16 MB per batch array), which keeps the batch in cache
+        (on 160k SMILES with 32 states, 1,000,000-step batches were 2.3x slower).
     backend : {"auto", "numba", "torch"}, default "auto"
         Where the recursions run: compiled CPU kernels (numba) or PyTorch; see
         :data:`genlab.models.hmm.algorithms.BACKENDS`. Same results up to rounding.
@@ -568,7 +573,7 @@ class CategoricalHMM(_BaseHMM):
     def __init__(self, n_states: int = 4, n_symbols: int | None = None, max_iter: int = 100, tol: float | None = 1e-4,
                  pseudocount: float = 1e-2, init: str = "random", random_state: int | None = 0, n_init: int = 1,
                  startprob_init: Any = None, transmat_init: Any = None, emissionprob_init: Any = None,
-                 chunk_size: int = 1_000_000, backend: str = "auto"):
+                 chunk_size: int | None = None, backend: str = "auto"):
         self.n_states = n_states
         self.n_symbols = n_symbols
         self.emissionprob_init = emissionprob_init

@@ -270,7 +270,7 @@ class GaussianHMM(_GaussianBase):
     def __init__(self, n_states: int = 4, covariance_type: str = "diag", max_iter: int = 100, tol: float | None = 1e-4,
                  min_covar: float = 1e-3, init: str = "kmeans", random_state: int | None = 0, n_init: int = 1,
                  startprob_init: Any = None, transmat_init: Any = None, means_init: Any = None,
-                 covars_init: Any = None, chunk_size: int = 1_000_000, backend: str = "auto"):
+                 covars_init: Any = None, chunk_size: int | None = None, backend: str = "auto"):
         self.n_states = n_states
         self.means_init = means_init
         self.covars_init = covars_init
@@ -376,7 +376,7 @@ class GMMHMM(_GaussianBase):
                  tol: float | None = 1e-4, min_covar: float = 1e-3, weight_pseudocount: float = 0.0,
                  init: str = "kmeans", random_state: int | None = 0, n_init: int = 1, startprob_init: Any = None,
                  transmat_init: Any = None, weights_init: Any = None, means_init: Any = None,
-                 covars_init: Any = None, chunk_size: int = 1_000_000, backend: str = "auto"):
+                 covars_init: Any = None, chunk_size: int | None = None, backend: str = "auto"):
         self.n_states = n_states
         self.weights_init = weights_init
         self.means_init = means_init

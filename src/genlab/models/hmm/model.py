@@ -74,8 +74,8 @@ class HMM(GenerativeModel):
         Initialisations; the best final fit is kept.
     sequence_length : int, default 256
         A text stream is cut into sequences of this many characters (the last one shorter).
-    chunk_size : int, default 1_000_000
-        Steps per E-step batch.
+    chunk_size : int or None, default None
+        Steps per E-step batch (None: 2^21 / n_states).
     random_state : int or None, default 0
         Seed of the initialisation.
     backend : {"auto", "numba", "torch"}, default "auto"
@@ -117,14 +117,14 @@ class HMM(GenerativeModel):
         "min_covar": [Interval(float, 0, None, closed="neither")],
         "n_init": [Interval(int, 1, None)],
         "sequence_length": [Interval(int, 1, None)],
-        "chunk_size": [Interval(int, 1, None)],
+        "chunk_size": [Interval(int, 1, None), None],
         "random_state": [Interval(int, 0, None), None],
         "backend": [Options(*BACKENDS)],
     }
 
     def __init__(self, n_states: int = 16, emission: str = "auto", covariance_type: str = "diag", n_mix: int = 2,
                  max_iter: int = 100, tol: float = 1e-4, pseudocount: float = 1e-2, min_covar: float = 1e-3,
-                 n_init: int = 1, sequence_length: int = 256, chunk_size: int = 1_000_000,
+                 n_init: int = 1, sequence_length: int = 256, chunk_size: int | None = None,
                  random_state: int | None = 0, backend: str = "auto"):
         self.n_states = n_states
         self.emission = emission
