@@ -606,3 +606,17 @@ def test_load_csv_categorical_keeps_state_names_and_missing(tmp_path):
     assert as_cat.codec.states == [["0", "1", "2"], ["0", "1", "2"]]
     with pytest.raises(DataError, match="unknown category 'maybe'"):
         codec.encode([["None", "maybe", "low"]])
+
+
+def test_categorical_fit_encode_equals_fit_then_encode():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.choice(["x", "None", "", "TRUE"], 200), "b": rng.choice(["1", "02", "z"], 200)},
+                      dtype=object)
+    df.loc[3, "b"] = None
+    df.loc[5, "a"] = float("nan")
+    codec, codes = datasets.CategoricalCodec.fit_encode(df)
+    ref = datasets.CategoricalCodec.fit(df)
+    assert codec == ref and torch.equal(codes, ref.encode(df))
+    assert codes[3, 1] == -1 and codes[5, 0] == -1 and codec.states[0] == ["None", "TRUE", "x"]

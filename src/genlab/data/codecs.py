@@ -441,11 +441,315 @@ class CategoricalCodec(Codec):
         columns, cells = _table_cells(rows, columns)
         states = []
         for j in range(len(columns)):
+            col = cells[:, j]
+            import pandas as pd
+
+            seen = sorted({str(v) for v in pd.unique(col[~_missing_mask(col)])})
+            if not seen:
+                raise DataError(f"column {columns[j]!r} has no observed values.")
+            states.append(seen)
+        return cls(columns, states)
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        return (len(self.columns),)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"columns": self.columns, "mean": self.mean, "std": self.std}
+
+    def encode(self, data: Any) -> torch.Tensor:
+        x = data if isinstance(data, torch.Tensor) else torch.as_tensor(np.asarray(data, dtype=np.float32))
+        x = x.to(torch.float32)
+        if x.ndim == 1:
+            x = x.unsqueeze(0)
+        if x.ndim != 2 or x.shape[1] != len(self.columns):
+            raise DataError(f"table must have shape (N, {len(self.columns)}); got {tuple(x.shape)}.")
+        if not torch.isfinite(x).all():
+            raise DataError("table contains NaN or infinite values; impute or drop those rows.")
+        return (x - torch.tensor(self.mean)) / torch.tensor(self.std)
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        return x.detach().to(torch.float32).cpu() * torch.tensor(self.std) + torch.tensor(self.mean)
+
+
+class CharCodec(Codec):
+    """Characters <-> token ids over a fixed vocabulary (a string of unique characters).
+
+    ``encode`` takes one string -> int64 (T,), or a list of strings -> int64
+    (N, T_max) padded with id 0 (the lengths are ``[len(s) for s in strings]``).
+    ``decode`` inverts both; give ``lengths`` to cut the padding off a batch.
+
+    Examples
+    --------
+    >>> codec = CharCodec.fit("abracadabra")
+    >>> codec.vocab, codec.encode("cab").tolist()
+    ('abcdr', [2, 0, 1])
+    >>> x = codec.encode(["ab", "rad"])
+    >>> x.tolist(), codec.decode(x, lengths=[2, 3])
+    ([[0, 1, 0], [4, 0, 3]], ['ab', 'rad'])
+    """
+
+    kind = "char"
+    modality = "text"
+
+    def __init__(self, vocab: str):
+        if not isinstance(vocab, str) or len(set(vocab)) != len(vocab) or not vocab:
+            raise DataError("CharCodec vocabulary must be a non-empty string of unique characters.")
+        self.vocab = vocab
+        points = _code_points(vocab)
+        # id of every code point up to the largest in the vocabulary, -1 if not in it; the last entry
+        # (-1) stands for every larger code point
+        self._table = np.full(int(points.max()) + 2, -1, dtype=np.int64)
+        self._table[points] = np.arange(len(vocab))
+
+    @classmethod
+    def fit(cls, text: str) -> CharCodec:
+        return cls("".join(sorted(set(text))))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        return (1,)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"vocab": self.vocab}
+
+    def encode(self, data: str | Sequence[str]) -> torch.Tensor:
+        """One string -> int64 (T,); a list of strings -> int64 (N, T_max), zero-padded."""
+        if isinstance(data, str):
+            return torch.from_numpy(self._ids(data))
+        strings = list(data)
+        if not all(isinstance(t, str) for t in strings):
+            raise DataError("CharCodec.encode takes a string or a list of strings.")
+        return _pad(torch.from_numpy(self._ids("".join(strings))), [len(t) for t in strings])
+
+    def _ids(self, text: str) -> np.ndarray:
+        """int64 ids (T,) of ``text``, by a vectorised look-up of its code points."""
+        points = _code_points(text)
+        ids = self._table[np.minimum(points, len(self._table) - 1)]
+        bad = ids < 0
+        if bad.any():
+            unknown = sorted({chr(p) for p in points[bad].tolist()})
+            raise DataError(f"text has characters outside the vocabulary: {''.join(unknown[:20])!r}.")
+        return ids
+
+    def decode(self, x: torch.Tensor, lengths: Any = None) -> str | list[str]:
+        """ids (T,) -> str; ids (N, T_max) -> list of N str, each cut to ``lengths[i]`` if given."""
+        rows = _rows(x, lengths, len(self.vocab))
+        vocab = self.vocab
+        if _is_batch(x):
+            return ["".join([vocab[i] for i in r]) for r in rows]
+        return "".join([vocab[i] for i in rows])
+
+
+class TokenCodec(Codec):
+    """Tokens (any strings: words, chords, ...) <-> int64 ids over a fixed vocabulary.
+
+    Parameters
+    ----------
+    vocab : list of str
+        The tokens, unique; the id of a token is its position.
+    unk : str, optional
+        A token of ``vocab`` that unknown tokens are mapped to. Without it (the
+        default) an unknown token raises :class:`DataError`.
+
+    ``encode`` takes one sequence (a list of tokens) -> int64 (T,), or a list
+    of sequences -> int64 (N, T_max) padded with id 0 (the lengths are
+    ``[len(s) for s in seqs]``). ``decode`` inverts both; give ``lengths`` to
+    cut the padding off a batch.
+
+    Examples
+    --------
+    >>> codec = TokenCodec(["rest", "60.64.67", "<unk>"], unk="<unk>")
+    >>> codec.encode(["60.64.67", "rest"]).tolist()
+    [1, 0]
+    >>> x = codec.encode([["rest"], ["60.64.67", "62.65"]])
+    >>> x.tolist(), codec.decode(x, lengths=[1, 2])
+    ([[0, 0], [1, 2]], [['rest'], ['60.64.67', '<unk>']])
+    """
+
+    kind = "tokens"
+    modality = "sequence"
+
+    def __init__(self, vocab: Sequence[str], unk: str | None = None):
+        self.vocab = list(vocab) if not isinstance(vocab, str) else []
+        if not self.vocab or not all(isinstance(t, str) for t in self.vocab):
+            raise DataError(f"TokenCodec vocabulary must be a non-empty list of strings; got {vocab!r:.80}.")
+        self._index = {t: i for i, t in enumerate(self.vocab)}
+        if len(self._index) != len(self.vocab):
+            dup = sorted({t for t in self.vocab if self.vocab.count(t) > 1})
+            raise DataError(f"TokenCodec vocabulary has repeated tokens: {dup[:5]}.")
+        if unk is not None and unk not in self._index:
+            raise DataError(f"TokenCodec unk token {unk!r} is not in the vocabulary; add it to vocab.")
+        self.unk = unk
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        return (1,)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"vocab": self.vocab, "unk": self.unk}
+
+    def __repr__(self) -> str:
+        head = ", ".join(map(repr, self.vocab[:5])) + (", ..." if len(self.vocab) > 5 else "")
+        return f"TokenCodec(vocab_size={len(self.vocab)}, vocab=[{head}], unk={self.unk!r})"
+
+    def encode(self, data: Sequence[str] | Sequence[Sequence[str]]) -> torch.Tensor:
+        """A list of tokens -> int64 (T,); a list of lists of tokens -> int64 (N, T_max), zero-padded."""
+        if isinstance(data, str):
+            raise DataError(
+                f"TokenCodec.encode takes a list of tokens, not a string ({data!r:.40}); "
+                "split it into tokens first, e.g. text.split()."
+            )
+        items = list(data)
+        if all(isinstance(t, str) for t in items):
+            return torch.tensor(self._ids(items), dtype=torch.long)
+        seqs = [list(s) if not isinstance(s, str) else None for s in items]
+        if any(s is None or not all(isinstance(t, str) for t in s) for s in seqs):
+            raise DataError("TokenCodec.encode takes a list of str tokens, or a list of such lists.")
+        flat = self._ids([t for s in seqs for t in s])
+        return _pad(torch.tensor(flat, dtype=torch.long), [len(s) for s in seqs])
+
+    def _ids(self, tokens: list[str]) -> list[int]:
+        index = self._index
+        if self.unk is not None:
+            unk = index[self.unk]
+            return [index.get(t, unk) for t in tokens]
+        try:
+            return [index[t] for t in tokens]
+        except KeyError:
+            unknown = list(dict.fromkeys(t for t in tokens if t not in index))
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise DataError(
+                f"{len(unknown)} token(s) outside the vocabulary of {len(self.vocab)}: "
+                f"{', '.join(map(repr, unknown[:5]))}{more}. Add them to the vocabulary or give the codec an unk token."
+            ) from None
+
+    def decode(self, x: torch.Tensor, lengths: Any = None) -> list[str] | list[list[str]]:
+        """ids (T,) -> list of tokens; ids (N, T_max) -> N lists, each cut to ``lengths[i]`` if given."""
+        rows = _rows(x, lengths, len(self.vocab))
+        vocab = self.vocab
+        if _is_batch(x):
+            return [[vocab[i] for i in r] for r in rows]
+        return [vocab[i] for i in rows]
+
+
+def _is_batch(x: Any) -> bool:
+    return np.ndim(x) == 2
+
+
+def _code_points(text: str) -> np.ndarray:
+    """Unicode code points of ``text`` as uint32 (T,)."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def _pad(flat: torch.Tensor, lengths: Any) -> torch.Tensor:
+    """Concatenated sequences (sum(lengths), ...) -> (N, T_max, ...), zero after each sequence's end."""
+    lens = torch.as_tensor(lengths, dtype=torch.long)
+    t_max = int(lens.max()) if len(lens) else 0
+    out = torch.zeros(len(lens), t_max, *flat.shape[1:], dtype=flat.dtype)
+    out[torch.arange(t_max) < lens[:, None]] = flat
+    return out
+
+
+def _rows(x: Any, lengths: Any, vocab_size: int) -> list[int] | list[list[int]]:
+    """ids (T,) as one list of ints, or ids (N, T_max) as N lists cut to ``lengths``."""
+    ids = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x)
+    if ids.ndim not in (1, 2) or (ids.ndim == 1 and lengths is not None):
+        what = "one sequence (T,) without lengths, or a batch (N, T_max)"
+        raise DataError(f"token ids must be {what}; got shape {ids.shape}.")
+    if ids.size and (ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= vocab_size):
+        raise DataError(
+            f"token ids must be integers in [0, {vocab_size}); got {ids.dtype} ids in [{ids.min()}, {ids.max()}]."
+        )
+    if ids.ndim == 1:
+        return ids.tolist()
+    if lengths is None:
+        return ids.tolist()
+    lens = np.asarray(lengths.detach().cpu() if isinstance(lengths, torch.Tensor) else lengths).reshape(-1)
+    if len(lens) != len(ids) or (len(lens) and (lens.min() < 0 or lens.max() > ids.shape[1])):
+        raise DataError(f"lengths {lens.tolist()[:10]} do not fit token ids of shape {ids.shape}.")
+    return [row[: int(n)] for row, n in zip(ids.tolist(), lens.tolist())]
+
+
+_CODECS: dict[str, type[Codec]] = {c.kind: c for c in (ImageCodec, TabularCodec, CharCodec, TokenCodec)}
+
+
+class CategoricalCodec(Codec):
+    """Rows of categorical values (a table of named columns) <-> int64 codes (N, V).
+
+    ``states[v]`` lists column v's categories; code ``k`` is ``states[v][k]`` and ``-1``
+    marks a missing value (an empty cell, ``None`` or a float NaN). Category names are kept
+    as strings exactly (``"None"``, ``"TRUE"``, ``"01"`` stay what they are).
+
+    Examples
+    --------
+    >>> codec = CategoricalCodec(["smoke", "lung"], [["no", "yes"], ["no", "yes"]])
+    >>> codec.encode([["yes", "no"], ["no", ""]]).tolist()
+    [[1, 0], [0, -1]]
+    >>> codec.decode(torch.tensor([[1, 1]])).values.tolist()
+    [['yes', 'yes']]
+    """
+
+    kind = "categorical"
+    modality = "tabular"
+
+    def __init__(self, columns: Sequence[str], states: Sequence[Sequence[str]]):
+        self.columns = [str(c) for c in columns]
+        self.states = [[str(s) for s in st] for st in states]
+        if len(self.columns) != len(self.states) or not self.columns:
+            raise DataError("CategoricalCodec needs one list of states per column (and at least one column).")
+        if len(set(self.columns)) != len(self.columns):
+            raise DataError(f"column names must be unique; got {self.columns}.")
+        for c, st in zip(self.columns, self.states):
+            if not st or len(set(st)) != len(st):
+                raise DataError(f"column {c!r} needs at least one state and no repeated states; got {st}.")
+        self._index = [{s: k for k, s in enumerate(st)} for st in self.states]
+
+    @classmethod
+    def fit(cls, rows: Any, columns: Sequence[str] | None = None) -> CategoricalCodec:
+        """Columns and sorted categories of a DataFrame or a 2-D array/list of strings (missing values skipped)."""
+        columns, cells = _table_cells(rows, columns)
+        states = []
+        for j in range(len(columns)):
             seen = sorted({c for c in cells[:, j].tolist() if not _is_missing(c)})
             if not seen:
                 raise DataError(f"column {columns[j]!r} has no observed values.")
             states.append(seen)
         return cls(columns, states)
+
+    @classmethod
+    def fit_encode(cls, rows: Any, columns: Sequence[str] | None = None) -> tuple[CategoricalCodec, torch.Tensor]:
+        """``fit`` and ``encode`` in one pass over the cells (one hash per cell instead of two):
+        ``(codec, codes (N, V) int64)``, equal to ``(c := fit(rows), c.encode(rows))``."""
+        import pandas as pd
+
+        if hasattr(rows, "columns") and hasattr(rows, "iloc"):                      # a DataFrame: column by column
+            columns = [str(c) for c in rows.columns]
+            cols = [rows.iloc[:, j] for j in range(len(columns))]
+        else:
+            columns, cells = _table_cells(rows, columns)
+            cols = [cells[:, j] for j in range(len(columns))]
+        states, out = [], np.empty((len(cols[0]) if cols else 0, len(cols)), dtype=np.int64)
+        for j, col in enumerate(cols):
+            codes, uniques = pd.factorize(col)                          # -1 for None / NaN
+            names = np.array([str(u) for u in uniques], dtype=object)
+            keep = names != ""                                          # the empty string is missing too
+            st = sorted(names[keep].tolist())
+            if not st:
+                raise DataError(f"column {columns[j]!r} has no observed values.")
+            lookup = np.full(len(names) + 1, -1, dtype=np.int64)       # last slot: factorize's -1
+            lookup[:-1][keep] = pd.Index(st).get_indexer(names[keep])
+            out[:, j] = lookup[codes]
+            states.append(st)
+        return cls(columns, states), torch.from_numpy(out)
 
     @property
     def event_shape(self) -> tuple[int, ...]:
@@ -466,18 +770,22 @@ class CategoricalCodec(Codec):
             if missing:
                 raise DataError(f"the table lacks the column(s) {missing}; expected {self.columns}.")
             cells = cells[:, [columns.index(c) for c in self.columns]]
+        import pandas as pd
+
         out = np.full(cells.shape, -1, dtype=np.int64)
-        for j, index in enumerate(self._index):
+        for j, st in enumerate(self.states):
             col = cells[:, j]
-            present = ~np.fromiter((_is_missing(v) for v in col.tolist()), dtype=bool, count=len(col))
-            values, inverse = np.unique(col[present].astype(str), return_inverse=True)
-            codes = np.array([index.get(v, -1) for v in values.tolist()], dtype=np.int64)
+            present = ~_missing_mask(col)
+            values = col[present]
+            if pd.api.types.infer_dtype(values, skipna=False) != "string":
+                values = values.astype(str)                                          # e.g. numbers as categories
+            codes = pd.Index(st).get_indexer(values).astype(np.int64)                 # hashing in C; -1 = unknown
             if (codes < 0).any():
-                bad = values[codes < 0][0]
-                row = int(np.flatnonzero(present)[np.flatnonzero(values[inverse] == bad)[0]])
-                raise DataError(f"column {self.columns[j]!r}, row {row}: unknown category {str(bad)!r}; "
-                                f"known: {self.states[j]}.")
-            out[present, j] = codes[inverse.reshape(-1)] if len(values) else out[present, j]
+                k = int(np.flatnonzero(codes < 0)[0])
+                row = int(np.flatnonzero(present)[k])
+                raise DataError(f"column {self.columns[j]!r}, row {row}: unknown category {str(values[k])!r}; "
+                                f"known: {st}.")
+            out[present, j] = codes
         return torch.from_numpy(out)
 
     def decode(self, x: torch.Tensor) -> Any:
@@ -498,6 +806,16 @@ _CODECS[CategoricalCodec.kind] = CategoricalCodec
 
 def _is_missing(value: Any) -> bool:
     return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+
+
+def _missing_mask(col: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`_is_missing` over an object column: None, NaN or the empty string."""
+    import pandas as pd
+
+    mask = pd.isna(col)
+    if col.dtype == object:
+        mask |= col == ""
+    return np.asarray(mask, dtype=bool)
 
 
 def _table_cells(data: Any, columns: Sequence[str] | None) -> tuple[list[str], np.ndarray]:

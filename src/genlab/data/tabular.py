@@ -187,8 +187,7 @@ def _load_categorical(path: Path, header: list[str], rows: list, features: list[
     """Every feature column as categories (strings, stripped; an empty cell is missing)."""
     cells = np.array([[cells[j].strip() for j in features] for _, cells in rows], dtype=object)
     columns = [header[j] for j in features]
-    codec = CategoricalCodec.fit(cells, columns=columns)
-    x = codec.encode(cells)                                                   # (N, V) int64, -1 = missing
+    codec, x = CategoricalCodec.fit_encode(cells, columns=columns)            # (N, V) int64, -1 = missing
     y = None if label_idx is None else torch.from_numpy(_parse_labels(path, header, rows, label_idx))
     parts = split_indices(len(x), (1 - val_fraction - test_fraction, val_fraction, test_fraction), seed)
     names = ("train", "val", "test")

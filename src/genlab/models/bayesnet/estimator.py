@@ -147,8 +147,11 @@ class BayesianNetwork(GenerativeModel):
         elif hasattr(X, "columns") and hasattr(X, "to_numpy"):                          # a DataFrame
             if len(X) == 0:
                 raise DataError("the table is empty (0 rows).")
-            codec = CategoricalCodec.fit(X.astype(object)) if fitting else self.codec_
-            x = codec.encode(X)
+            if fitting:
+                codec, x = CategoricalCodec.fit_encode(X)
+            else:
+                codec = self.codec_
+                x = codec.encode(X)
         elif fitting:
             x, _, codec = self._training_data(X, y)
         else:
