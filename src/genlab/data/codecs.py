@@ -764,28 +764,29 @@ class CategoricalCodec(Codec):
 
     def encode(self, data: Any) -> torch.Tensor:
         """A DataFrame (columns by name, any order) or rows of values -> int64 (N, V), -1 = missing."""
-        columns, cells = _table_cells(data, self.columns)
-        if columns != self.columns:
-            missing = [c for c in self.columns if c not in columns]
-            if missing:
-                raise DataError(f"the table lacks the column(s) {missing}; expected {self.columns}.")
-            cells = cells[:, [columns.index(c) for c in self.columns]]
         import pandas as pd
 
-        out = np.full(cells.shape, -1, dtype=np.int64)
-        for j, st in enumerate(self.states):
-            col = cells[:, j]
-            present = ~_missing_mask(col)
-            values = col[present]
-            if pd.api.types.infer_dtype(values, skipna=False) != "string":
-                values = values.astype(str)                                          # e.g. numbers as categories
-            codes = pd.Index(st).get_indexer(values).astype(np.int64)                 # hashing in C; -1 = unknown
-            if (codes < 0).any():
-                k = int(np.flatnonzero(codes < 0)[0])
-                row = int(np.flatnonzero(present)[k])
-                raise DataError(f"column {self.columns[j]!r}, row {row}: unknown category {str(values[k])!r}; "
+        if hasattr(data, "columns") and hasattr(data, "iloc"):                      # a DataFrame
+            names = [str(c) for c in data.columns]
+            missing = [c for c in self.columns if c not in names]
+            if missing:
+                raise DataError(f"the table lacks the column(s) {missing}; expected {self.columns}.")
+            cols = [data.iloc[:, names.index(c)] for c in self.columns]
+        else:
+            columns, cells = _table_cells(data, self.columns)
+            cols = [cells[:, j] for j in range(len(columns))]
+        out = np.empty((len(cols[0]), len(cols)), dtype=np.int64)
+        for j, (col, st) in enumerate(zip(cols, self.states)):
+            codes, uniques = pd.factorize(col)                              # one hash per cell; NaN/None -> -1
+            names = np.array([str(u) for u in uniques], dtype=object)
+            idx = pd.Index(st).get_indexer(names).astype(np.int64)
+            unknown = (idx < 0) & (names != "")                             # "" is a missing value, not a category
+            if unknown.any():
+                bad = int(np.flatnonzero(unknown)[0])
+                row = int(np.flatnonzero(codes == bad)[0])
+                raise DataError(f"column {self.columns[j]!r}, row {row}: unknown category {names[bad]!r}; "
                                 f"known: {st}.")
-            out[present, j] = codes
+            out[:, j] = np.append(idx, -1)[codes]
         return torch.from_numpy(out)
 
     def decode(self, x: torch.Tensor) -> Any:
