@@ -76,8 +76,8 @@ def test_bif_keeps_state_names_as_strings(bnlearn):
     ("variable a { type discrete [ 2 ] { x, y }; }", "no probability block"),
     ("variable a { type discrete [ 2 ] { x, y }; }\nprobability ( a ) { table 0.5, 0.2, 0.3; }", "3 numbers"),
     ("variable a { type discrete [ 2 ] { x, y }; }\nprobability ( a | b ) { (x) 0.5, 0.5; }", "undeclared parent"),
-    ("variable a { type discrete [ 2 ] { x, y }; }\nvariable b { type discrete [ 2 ] { x, y }; }\n"
-     "probability ( a | b ) { (x) 0.5, 0.5; (y) 0.5, 0.5; }\nprobability ( b | a ) { (x) 0.5, 0.5; (y) 0.5, 0.5; }",
+    (("variable a { type discrete [ 2 ] { x, y }; }\nvariable b { type discrete [ 2 ] { x, y }; }\n"
+      "probability ( a | b ) { (x) 0.5, 0.5; (y) 0.5, 0.5; }\nprobability ( b | a ) { (x) 0.5, 0.5; (y) 0.5, 0.5; }"),
      "cycle"),
 ])
 def test_bif_errors_name_the_problem(text, match):

@@ -44,7 +44,16 @@ from pathlib import Path
 from typing import Any
 
 from genlab.data.base import Dataset, Split, split_indices
-from genlab.data.codecs import CategoricalCodec, CharCodec, Codec, ImageCodec, TabularCodec, TokenCodec, codec_from_json, infer_codec
+from genlab.data.codecs import (
+    CategoricalCodec,
+    CharCodec,
+    Codec,
+    ImageCodec,
+    TabularCodec,
+    TokenCodec,
+    codec_from_json,
+    infer_codec,
+)
 from genlab.data.download import download
 from genlab.data.images import load_digits, load_image_folder, load_npz
 from genlab.data.mnist import load_mnist, read_idx

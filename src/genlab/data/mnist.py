@@ -20,7 +20,7 @@ from genlab.data.download import download as _download
 from genlab.data.images import DIGIT_CLASSES, _read_bytes, _require_dir, _require_file
 from genlab.exceptions import DataError
 
-__all__ = ["load_mnist", "mnist_cache_dir", "read_idx", "MNIST_FILES"]
+__all__ = ["MNIST_FILES", "load_mnist", "mnist_cache_dir", "read_idx"]
 
 # Mirrors of the four standard MNIST files (torchvision's and TensorFlow's).
 MNIST_MIRRORS = (

@@ -33,9 +33,9 @@ from genlab.utils.serialization import atomic_write_bytes
 
 __all__ = ["read_bif", "read_bif_string", "write_bif", "write_bif_string"]
 
-_VARIABLE = re.compile(r"variable\s+([^\s{]+)\s*\{((?:[^{}]|\{[^{}]*\})*)\}", re.S)   # one nested {...}
-_TYPE = re.compile(r"type\s+discrete\s*\[\s*(\d+)\s*\]\s*\{(.*?)\}\s*;", re.S)
-_PROB = re.compile(r"probability\s*\(\s*([^|)]+?)\s*(?:\|\s*([^)]*?))?\s*\)\s*\{(.*?)\}", re.S)
+_VARIABLE = re.compile(r"variable\s+([^\s{]+)\s*\{((?:[^{}]|\{[^{}]*\})*)\}", re.DOTALL)   # one nested {...}
+_TYPE = re.compile(r"type\s+discrete\s*\[\s*(\d+)\s*\]\s*\{(.*?)\}\s*;", re.DOTALL)
+_PROB = re.compile(r"probability\s*\(\s*([^|)]+?)\s*(?:\|\s*([^)]*?))?\s*\)\s*\{(.*?)\}", re.DOTALL)
 _ROW = re.compile(r"\(([^)]*)\)\s*([^;]*);")
 _TABLE = re.compile(r"table\s+([^;]*);")
 

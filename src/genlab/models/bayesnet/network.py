@@ -142,9 +142,9 @@ class DiscreteBN:
     def state_index(self, v: int, state: object) -> int:
         """Index of a state (by name, or an int index); unknown ones raise DataError naming the valid states."""
         st = self.states[v]
-        if isinstance(state, (int, np.integer)) and not isinstance(state, bool) and str(state) not in st:
-            if 0 <= int(state) < len(st):
-                return int(state)
+        is_int = isinstance(state, (int, np.integer)) and not isinstance(state, bool)
+        if is_int and str(state) not in st and 0 <= int(state) < len(st):
+            return int(state)
         try:
             return st.index(str(state))
         except ValueError:

@@ -28,7 +28,7 @@ import torch
 
 from genlab.base import GenerativeModel
 from genlab.data.base import Split
-from genlab.data.codecs import CharCodec, Codec, ImageCodec, TabularCodec, infer_codec
+from genlab.data.codecs import CharCodec, Codec, ImageCodec, TabularCodec
 from genlab.exceptions import DataError, InvalidParameterError
 from genlab.models.hmm.algorithms import BACKENDS
 from genlab.models.hmm.estimator import CategoricalHMM, _BaseHMM
@@ -267,8 +267,7 @@ class HMM(GenerativeModel):
             out = Path(training["out"])
             out.mkdir(parents=True, exist_ok=True)
             with open(out / "metrics.jsonl", "w") as f:
-                for i, ll in enumerate(est.history_):
-                    f.write(json.dumps({"step": i, "loss": -ll / n_steps}) + "\n")
+                f.writelines(json.dumps({"step": i, "loss": -ll / n_steps}) + "\n" for i, ll in enumerate(est.history_))
                 end = {"step": est.n_iter_, "seconds": round(seconds, 3), **report}
                 if "val_log_prob_per_step" in report:
                     end["val_loss"] = -report["val_log_prob_per_step"]

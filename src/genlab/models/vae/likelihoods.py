@@ -24,7 +24,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["N_PARAMS", "log_likelihood", "sample_observation", "observation_mean"]
+__all__ = ["N_PARAMS", "log_likelihood", "observation_mean", "sample_observation"]
 
 LOG_SIGMA_MIN = -7.0
 

@@ -160,7 +160,7 @@ class VAENetwork(nn.Module):
         z = mu + std * eps                                             # (k, B, Z)
         log_q = (-0.5 * eps**2 - 0.5 * logvar - 0.5 * LOG_2PI).sum(-1)
         log_pz = (-0.5 * z**2 - 0.5 * LOG_2PI).sum(-1)
-        rep = lambda t: None if t is None else t.repeat(k, *[1] * (t.ndim - 1))  # noqa: E731
+        rep = lambda t: None if t is None else t.repeat(k, *[1] * (t.ndim - 1))
         params = self.decode(z.reshape(k * B, -1), rep(y))
         log_px = self.log_px(params, rep(x)).view(k, B)
         return log_px + log_pz - log_q
