@@ -76,7 +76,7 @@ def write_png(path: Path, arr: np.ndarray) -> Path:
 # -- load / available ------------------------------------------------------------------
 def test_available_lists_registered_names():
     assert datasets.available() == ["csv", "digits", "image_folder", "jsb_chorales", "lines", "mnist", "npz",
-                                    "smiles", "text"]
+                                    "smiles", "text", "tinyshakespeare"]
 
 
 def test_load_raises_unknown_name():
@@ -620,3 +620,19 @@ def test_categorical_fit_encode_equals_fit_then_encode():
     ref = datasets.CategoricalCodec.fit(df)
     assert codec == ref and torch.equal(codes, ref.encode(df))
     assert codes[3, 1] == -1 and codes[5, 0] == -1 and codec.states[0] == ["None", "TRUE", "x"]
+
+
+def test_tinyshakespeare_from_a_folder_and_by_download(shared_data, tmp_path, monkeypatch):
+    folder = shared_data / "tinyshakespeare"
+    data = datasets.load("tinyshakespeare", root=folder)
+    assert data.name == "tinyshakespeare" and data.codec.vocab_size == 65
+    assert len(data.train.x) + len(data.val.x) + len(data.test.x) == 1_115_394
+    monkeypatch.setenv("GENLAB_DATA", str(tmp_path / "cache"))            # the download path, from a file:// mirror
+    got = datasets.load("tinyshakespeare", urls=((folder / "input.txt").as_uri(),))
+    assert torch.equal(got.test.x, data.test.x)
+    assert (tmp_path / "cache" / "tinyshakespeare" / "input.txt").exists()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "input.txt").write_text("not shakespeare")
+    with pytest.raises(DataError, match="sha256 differs"):
+        datasets.load("tinyshakespeare", root=bad)

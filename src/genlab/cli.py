@@ -266,16 +266,22 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import genlab
+    from genlab.utils.serialization import atomic_write_json
 
     model = genlab.load(args.run)
     data = genlab.datasets.load(args.data, seed=args.data_seed)
-    kwargs = {}
+    lp_kwargs = {}
     if args.n_samples is not None:
         if "n_samples" not in inspect.signature(model.log_prob).parameters:
             raise UsageError(f"--n-samples does not apply to {type(model).__name__} (its log_prob is exact).")
-        kwargs["n_samples"] = args.n_samples
+        lp_kwargs["n_samples"] = args.n_samples
+    split = getattr(data, args.split)
+    held_out = data if args.split == "test" else dataclasses.replace(data, test=split)
     report = {"run": str(args.run), "data": args.data, "split": args.split,
-              **genlab.evaluate(model, getattr(data, args.split), **kwargs)}
+              **genlab.evaluate(model, held_out, n_samples=args.samples, extractor=args.extractor,
+                                sample_metrics=not args.no_sample_metrics, seed=args.seed,
+                                dataset=Path(str(args.data)).stem, log_prob_kwargs=lp_kwargs)}
+    atomic_write_json(Path(args.run) / "eval.json", report)
     if args.json:
         print(json.dumps(report))
     else:
@@ -304,6 +310,17 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     for key, value in info.items():
         print(f"{key:<15} {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from genlab.compare import run_compare
+
+    models = "all" if args.models == ["all"] else [m for part in args.models for m in part.split(",") if m]
+    path = run_compare(args.data, models=models, seeds=args.seeds, budget_minutes=args.budget_minutes, out=args.out,
+                       n_samples=args.samples, data_seed=args.data_seed, progress=not args.no_progress)
+    print(path.read_text())
+    print(f"leaderboard written to {path} (and leaderboard.json, index.html)")
     return 0
 
 
@@ -341,6 +358,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--length", type=int, default=None, help="sequence models: steps per sample")
     s.set_defaults(func=cmd_sample)
 
+    c = sub.add_parser("compare", help="train every family on one dataset and write a leaderboard")
+    c.add_argument("--data", required=True, help="dataset name or path, e.g. digits or tinyshakespeare")
+    c.add_argument("--models", nargs="+", default=["all"], help="families (default all that fit the data)")
+    c.add_argument("--seeds", type=int, default=1, help="seeds per family (default 1)")
+    c.add_argument("--budget-minutes", "--budget_minutes", dest="budget_minutes", type=float, default=5.0,
+                   help="wall-clock cap per gradient-trained run (default 5)")
+    c.add_argument("--samples", type=int, default=None, help="samples for the sample metrics (default: test size)")
+    c.add_argument("--data-seed", "--data_seed", dest="data_seed", type=int, default=0, help="split seed")
+    c.add_argument("--out", default="compare", help="output folder (default compare/)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bars")
+    c.set_defaults(func=cmd_compare)
+
     q = sub.add_parser("query", help="ask a saved Bayesian network: posteriors, MAP, all marginals")
     q.add_argument("run", help="model folder")
     q.add_argument("variables", nargs="*", help="columns to query (none: all marginals)")
@@ -358,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", choices=["test", "val", "train"], default="test")
     e.add_argument("--n-samples", "--n_samples", dest="n_samples", type=int, default=None,
                    help="importance samples for bound-based likelihoods (VAE default 100)")
+    e.add_argument("--samples", type=int, default=None,
+                   help="samples drawn for the sample metrics (default: as many as held-out examples)")
+    e.add_argument("--extractor", default=None, help="feature extractor folder (default: the dataset's own, cached)")
+    e.add_argument("--no-sample-metrics", action="store_true", help="likelihood only")
+    e.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_evaluate)
 

@@ -61,7 +61,7 @@ def run_demo(out: str | Path = "report", *, quick: bool = False, progress: bool 
                                                   **fit)
         seconds = time.perf_counter() - t0
         model.save(run_dir)
-        report = genlab.evaluate(model, data.test)
+        report = genlab.evaluate(model, data, dataset="digits")   # likelihood + sample metrics on features
         save_image_grid(model.sample(64, seed=0), out / f"{name}_samples.png")
         metrics = run_dir / "metrics.jsonl"
         has_curve = metrics.exists() and any('"loss"' in line for line in metrics.read_text().splitlines())
@@ -71,7 +71,10 @@ def run_demo(out: str | Path = "report", *, quick: bool = False, progress: bool 
                         *(_flag(k, v) for k, v in {**params, **fit}.items())])
         rows.append({"model": name, "train_seconds": round(seconds, 1), "steps": fit.get("max_steps"),
                      "loss_curve": has_curve,
-                     **{k: report.get(k) for k in ("likelihood", "units", "bits_per_dim", "nll_nats", "nll_nats_sem")},
+                     **{k: report.get(k) for k in ("likelihood", "units", "bits_per_dim", "nll_nats", "nll_nats_sem",
+                                                   "fd", "kid", "precision", "recall", "density", "coverage",
+                                                   "class_entropy_bits", "c2st_accuracy", "near_copy_fraction",
+                                                   "sample_seconds_per_1000", "extractor")},
                      "commands": [cmd, f"genlab evaluate runs/{name} --data digits --json",
                                   f"genlab sample runs/{name} -n 64 --seed 0 --out {name}.png"]})
     total = time.perf_counter() - t_start
@@ -86,9 +89,15 @@ def run_demo(out: str | Path = "report", *, quick: bool = False, progress: bool 
 
 def _html(summary: dict) -> str:
     esc = html.escape
+    def num(r: dict, key: str, fmt: str = "{:.3f}") -> str:
+        return fmt.format(r[key]) if isinstance(r.get(key), (int, float)) else "-"
+
     table = "\n".join(
         f"<tr><td>{esc(r['model'])}</td><td>{r['bits_per_dim']:.4f}</td><td>{r['nll_nats']:.2f} ± {r['nll_nats_sem']:.2f}</td>"
-        f"<td>{esc(str(r['likelihood']))} ({esc(str(r['units']))})</td><td>{r['steps']}</td><td>{r['train_seconds']}</td></tr>"
+        f"<td>{esc(str(r['likelihood']))} ({esc(str(r['units']))})</td>"
+        + "".join(f"<td>{num(r, k)}</td>" for k in ("fd", "precision", "recall", "coverage", "class_entropy_bits",
+                                                     "c2st_accuracy", "near_copy_fraction"))
+        + f"<td>{r['steps']}</td><td>{r['train_seconds']}</td></tr>"
         for r in summary["rows"])
     sections = "\n".join(
         f"<h2>{esc(r['model'])}</h2><p><img src='{esc(r['model'])}_samples.png' alt='samples'> "
@@ -105,7 +114,13 @@ pre{{background:#f4f4f4;padding:.6em;overflow-x:auto}}img{{vertical-align:top;im
 <p>scikit-learn digits: 8x8 images with 17 grey levels; {summary['n_test']} test images (split seed 0).
 Bits/dim = test NLL / (64 ln 2). Discrete likelihoods (no dequantisation), so rows compare across families.
 Total wall time {summary['total_seconds']} s on {summary['threads']} threads (torch {esc(summary['torch'])}).</p>
-<table><tr><th>model</th><th>bits/dim</th><th>NLL (nats)</th><th>likelihood</th><th>steps</th><th>train s</th></tr>
+<p>Sample metrics on the 64-D features of a classifier trained on the digits training split
+(extractor {esc(str(summary['rows'][0].get('extractor')) if summary['rows'] else '')}): Fréchet distance (FD), precision / recall / coverage
+(k = 5), entropy of the predicted classes of the samples (log2 10 = 3.32 is uniform), classifier two-sample
+accuracy (0.5: indistinguishable) and the fraction of near-copies of training images.
+<code>genlab compare --data digits --seeds 3</code> gives the full leaderboard with standard deviations.</p>
+<table><tr><th>model</th><th>bits/dim</th><th>NLL (nats)</th><th>likelihood</th><th>FD</th><th>precision</th><th>recall</th>
+<th>coverage</th><th>class entropy</th><th>C2ST</th><th>near copies</th><th>steps</th><th>train s</th></tr>
 {table}</table>
 <h2>Data</h2><p><img src="data.png" alt="test images"></p>
 {sections}

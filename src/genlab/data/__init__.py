@@ -18,6 +18,7 @@ name                 data
                      ``sequence_column`` (or a column named ``sequence``), numeric
                      sequences, one row per time step
 ``"text"``           a UTF-8 text file for character-level models (one stream)
+``"tinyshakespeare"`` Tiny Shakespeare (``root=`` a folder, or downloaded and cached, sha256)
 ``"lines"``          a UTF-8 text file, one character sequence per line
 ``"smiles"``         SMILES molecules (MOSES CSV or ``.smi``), character sequences
 ``"jsb_chorales"``   JSB Bach chorales, one chord token per time step
@@ -59,7 +60,7 @@ from genlab.data.images import load_digits, load_image_folder, load_npz
 from genlab.data.mnist import load_mnist, read_idx
 from genlab.data.sequences import chord_pitches, chord_token, load_jsb_chorales, load_lines, load_smiles
 from genlab.data.tabular import load_csv
-from genlab.data.text import load_text
+from genlab.data.text import load_text, load_tinyshakespeare
 from genlab.exceptions import DataError, InvalidParameterError, UnknownNameError
 
 __all__ = [
@@ -87,6 +88,7 @@ __all__ = [
     "load_npz",
     "load_smiles",
     "load_text",
+    "load_tinyshakespeare",
     "read_idx",
     "split_indices",
 ]
@@ -100,6 +102,7 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
     "image_folder": load_image_folder,
     "csv": load_csv,
     "text": load_text,
+    "tinyshakespeare": load_tinyshakespeare,
     "lines": load_lines,
     "smiles": load_smiles,
     "jsb_chorales": load_jsb_chorales,

@@ -20,7 +20,7 @@ from genlab.data.base import Dataset, Split
 from genlab.data.codecs import CharCodec
 from genlab.exceptions import DataError
 
-__all__ = ["load_text", "read_text"]
+__all__ = ["load_text", "load_tinyshakespeare", "read_text"]
 
 
 def read_text(path: str | os.PathLike) -> str:
@@ -106,3 +106,57 @@ def load_text(
 def _floor(v: float) -> int:
     """floor, forgiving float error (0.8 * 110 = 88.00000000000001, 0.7 * 10 = 6.999999999999999)."""
     return math.floor(v + 1e-6)
+
+
+TINYSHAKESPEARE_URLS = (
+    "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+)
+TINYSHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+
+
+def load_tinyshakespeare(
+    root: str | os.PathLike | None = None,
+    *,
+    download: bool = True,
+    urls: tuple[str, ...] = TINYSHAKESPEARE_URLS,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+) -> Dataset:
+    """Tiny Shakespeare (karpathy/char-rnn, 1,115,394 characters) as a character stream.
+
+    Parameters
+    ----------
+    root : str or PathLike, optional
+        A folder holding ``input.txt`` (e.g. ``../shared/data/tinyshakespeare``). ``None``
+        uses ``$GENLAB_DATA/tinyshakespeare`` (default ``~/.cache/genlab``), downloading
+        the file there if missing; its sha256 is checked either way.
+    download : bool
+        With ``root=None``, download a missing file; if False it must be there.
+    urls : tuple of str
+        Mirrors tried in order.
+
+    Returns
+    -------
+    Dataset
+        As :func:`load_text` (contiguous train / val / test).
+    """
+    from genlab.data.download import download as fetch
+    from genlab.data.download import file_digest
+
+    if root is not None:
+        path = Path(root) / "input.txt" if Path(root).is_dir() else Path(root)
+    else:
+        cache = Path(os.environ.get("GENLAB_DATA") or Path.home() / ".cache" / "genlab")
+        path = cache / "tinyshakespeare" / "input.txt"
+        if not path.exists():
+            if not download:
+                raise DataError(f"{path} is missing and download=False; pass root= a folder with input.txt.")
+            fetch(list(urls), path, sha256=TINYSHAKESPEARE_SHA256)
+    if not path.is_file():
+        raise DataError(f"Tiny Shakespeare not found at {path}; pass root= the folder holding input.txt.")
+    if file_digest(path) != TINYSHAKESPEARE_SHA256:
+        raise DataError(f"{path} is not the Tiny Shakespeare file (sha256 differs); it is corrupt or another text.")
+    data = load_text(path, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+    data.name = "tinyshakespeare"
+    return data

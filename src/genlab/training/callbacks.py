@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Callback", "StopAtStep"]
+__all__ = ["Callback", "StopAtStep", "TimeLimit"]
 
 
 class Callback:
@@ -39,3 +39,28 @@ class StopAtStep(Callback):
     def on_batch_end(self, trainer: Any) -> None:
         if trainer.step == self.step:
             raise KeyboardInterrupt(f"stopped at step {self.step}")
+
+
+class TimeLimit(Callback):
+    """End training cleanly once ``seconds`` of wall time have passed since the first step.
+
+    The step budget is cut to the current step, so the last step is treated as the final
+    one: validation, the final checkpoint and EMA/best weights happen as usual. Used by
+    ``genlab compare`` to give every family the same CPU budget.
+    """
+
+    def __init__(self, seconds: float):
+        import time
+
+        self.seconds = float(seconds)
+        self._clock = time.perf_counter
+        self._start: float | None = None
+        self.stopped_at: int | None = None
+
+    def on_batch_end(self, trainer: Any) -> None:
+        now = self._clock()
+        if self._start is None:
+            self._start = now
+        elif now - self._start >= self.seconds and trainer.step < trainer.total_steps:
+            trainer.total_steps = trainer.step
+            self.stopped_at = trainer.step

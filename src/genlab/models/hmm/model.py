@@ -105,6 +105,10 @@ class HMM(GenerativeModel):
     modalities = ("sequence", "text", "image")
     training_options = TRAINING_OPTIONS
     demo: ClassVar[dict[str, Any]] = {"params": {"n_states": 64}, "fit": {"max_steps": 60}}
+    compare: ClassVar[dict[str, Any]] = {
+        "image": {"params": {"n_states": 64}, "fit": {"max_steps": 60}},
+        "text": {"params": {"n_states": 64, "sequence_length": 200}, "fit": {"max_steps": 30}},
+    }
     _fitted_attributes = ("estimator_",)
     _parameter_constraints: ClassVar[dict[str, list]] = {
         "n_states": [Interval(int, 1, None)],
