@@ -251,7 +251,8 @@ def main() -> None:
         print(f"| {r['metric']} | {r['impl']} | {r['median_s']:.3f} | {r['min_s']:.3f} | {shown} |")
     print(f"\ngenlab FD + KID + PRDC: {total:.2f} s (target < {TARGET_S:.0f} s). "
           f"Load average before {load_before[0]:.2f}, after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}."
-          + ("  Warning: load >= 1, timings may be inflated." if max(load_before[0], load_after[0]) >= 1 else ""))
+          + ("  Warning: load >= 1 before the run, timings may be inflated." if load_before[0] >= 1 else "")
+          + " (The load after includes this run's own threads, and prdc's n_jobs=8.)")
     result = {"benchmark": "sample_quality_metrics", "n": args.n, "dim": args.dim, "threads": args.threads,
               "repeats": args.repeats, "torch": torch.__version__, "load_before": load_before,
               "load_after": load_after, "genlab_total_s": total, "target_s": TARGET_S,

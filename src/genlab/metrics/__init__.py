@@ -56,14 +56,17 @@ def _image_quality(model: GenerativeModel, test: Split, train: Split | None, ext
     out["fd"] = sq.frechet_distance(f_real, f_fake)
     kid = sq.kernel_distance(f_real, f_fake, seed=seed)
     out["kid"], out["kid_sem"] = kid["kid"], kid["kid_sem"]
-    out.update({k: v for k, v in sq.precision_recall_density_coverage(f_real, f_fake).items()})
+    prdc = sq.precision_recall_density_coverage(f_real, f_fake)
+    out.update({k: prdc[k] for k in ("precision", "recall", "density", "coverage")})
     hist = sq.class_histogram(extractor.predict(fake), extractor.meta["n_classes"])
     out["class_entropy_bits"] = hist["entropy_bits"]
-    out["class_histogram"] = [int(c) for c in hist["histogram"]]
+    out["class_histogram"] = [int(c) for c in hist["counts"]]
     out["c2st_accuracy"] = sq.classifier_two_sample_test(f_real, f_fake, seed=seed)["accuracy"]
     if train is not None:
-        mem = sq.memorization(fake.reshape(len(fake), -1), train.x.float().reshape(len(train.x), -1),
-                              real.reshape(len(real), -1))
+        # as many training as test references, so that the median ratio d_train / d_test is 1 by chance
+        g = torch.Generator().manual_seed(seed)
+        ref = train.x[torch.randperm(len(train.x), generator=g)[:len(real)]].float()
+        mem = sq.memorization(fake.reshape(len(fake), -1), ref.reshape(len(ref), -1), real.reshape(len(real), -1))
         out["near_copy_fraction"] = mem["near_copy_fraction"]
         out["memorization_ratio"] = mem["median_ratio"]
     return out
@@ -132,5 +135,5 @@ def evaluate(model: GenerativeModel, data: Any, *, train: Split | None = None, e
         samples = model.sample(n_samples or 20, seed=seed)
         report["sample_seconds_per_1000"] = round(1000 * (time.perf_counter() - t0) / len(samples), 4)
         novelty = ngram_novelty(list(samples), train.codec.decode(train.x))
-        report.update({f"novel_{k}": v for k, v in novelty.items()})
+        report.update({f"novel_{n}": novelty[f"novelty_{n}"] for n in (4, 8)})
     return report
