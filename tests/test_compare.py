@@ -82,3 +82,19 @@ def test_compare_end_to_end_on_a_tiny_budget(tmp_path, capsys):
     assert "| hmm | exact |" in md and "FD" in md
     assert (out / "hmm_samples.png").exists()
     assert "leaderboard written" in capsys.readouterr().out
+
+
+def test_text_evaluate_and_compare(tmp_path):
+    path = tmp_path / "play.txt"
+    path.write_text(("ROMEO: what light through yonder window breaks?\nJULIET: ay me!\n" * 40))
+    data = genlab.datasets.load(path)
+    lm = CharNGram(order=3, sequence_length=64).fit(data.train)
+    report = genlab.evaluate(lm, data, n_samples=3)
+    assert report["units"] == "discrete" and 0 < report["bits_per_dim"] < 6
+    assert 0 <= report["novel_4"] <= 1 and 0 <= report["novel_8"] <= 1
+    out = tmp_path / "cmp"
+    assert main(["compare", "--data", str(path), "--models", "hmm", "--samples", "2", "--out", str(out),
+                 "--no-progress"]) == 0
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert [r["model"] for r in board["rows"]] == ["ngram", "hmm"] and board["extractor"] is None
+    assert "novel 4-grams" in (out / "leaderboard.md").read_text()

@@ -61,7 +61,7 @@ def _families(modality: str, models: str | list[str]) -> list[tuple[str, Any]]:
 
 
 def _recipe(cls: Any, modality: str) -> tuple[dict, dict]:
-    recipe = getattr(cls, "compare", None) or cls.demo
+    recipe = getattr(cls, "compare", None) or getattr(cls, "demo", None) or {}
     if isinstance(recipe, dict) and modality in recipe:          # per-modality recipes
         recipe = recipe[modality]
     return dict(recipe.get("params", {})), dict(recipe.get("fit", {}))

@@ -56,6 +56,7 @@ class CharNGram(GenerativeModel):
     modalities = ("text",)
     training_options = ("max_steps", "progress", "out")
     _fitted_attributes = ("counts_",)
+    compare: ClassVar[dict[str, Any]] = {"params": {"order": 5, "sequence_length": 200}, "fit": {}}
     _parameter_constraints: ClassVar[dict[str, list]] = {
         "order": [Interval(int, 1, None)],
         "discount": [Interval(float, 0, 1, closed="neither")],
