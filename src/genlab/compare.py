@@ -68,6 +68,8 @@ def _recipe(cls: Any, modality: str) -> tuple[dict, dict]:
 
 
 def _n_parameters(model: Any) -> int:
+    if hasattr(model, "n_parameters"):                # models whose state is not their parameters (n-gram counts)
+        return int(model.n_parameters())
     tensors, _ = model._get_state()
     return int(sum(t.numel() for t in tensors.values()))
 
@@ -120,7 +122,8 @@ def _markdown(summary: dict) -> str:
     head = "| model | likelihood | " + " | ".join(c[1] for c in cols) + " |"
     sep = "|---|---|" + "---:|" * len(cols)
     lines = [f"# genlab compare: {summary['dataset']}", "",
-             f"{summary['n_test']} test examples (split seed {summary['data_seed']}); seeds {summary['seeds']}; "
+             f"{summary['n_test']} test {'characters' if summary['modality'] == 'text' else 'examples'} "
+             f"(split seed {summary['data_seed']}); seeds {summary['seeds']}; "
              f"budget {summary['budget_minutes']} min per run; mean ± std over seeds; "
              f"features: {summary.get('extractor') or 'none'}. bits/dim is exact or a bound as marked; "
              "'-' means the metric does not apply.", "", head, sep]
@@ -174,7 +177,10 @@ def run_compare(data: str, *, models: str | list[str] = "all", seeds: int = 1, b
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     dataset = genlab.datasets.load(data, seed=data_seed)
-    name = Path(str(data)).stem if ("/" in str(data) or "." in str(data)) else str(data)
+    name = str(data)
+    if "/" in name or "." in name:                     # a path: the file's stem, or its folder for input.txt
+        p = Path(name)
+        name = p.parent.name if p.stem in ("input", "data", "train") and p.parent.name else p.stem.split(".")[0]
     modality = getattr(dataset.codec, "modality", dataset.modality)
     families = _families(modality, models)
     if not families:

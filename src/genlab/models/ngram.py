@@ -131,6 +131,11 @@ class CharNGram(GenerativeModel):
     def likelihood_units(self) -> str:
         return "discrete"
 
+    def n_parameters(self) -> int:
+        """Stored counts: one per distinct (context, next character) pair over all orders."""
+        self._check_fitted()
+        return sum(len(c) for ck in self.counts_ for _, _, c in ck.values())
+
     def sample(self, n: int, *, seed: Any = None, condition: Any = None, length: int | None = None) -> list[str]:
         """``n`` strings of ``length`` characters (default ``sequence_length``)."""
         self._check_fitted()
