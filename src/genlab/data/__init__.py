@@ -22,7 +22,14 @@ name                 data
 ``"lines"``          a UTF-8 text file, one character sequence per line
 ``"smiles"``         SMILES molecules (MOSES CSV or ``.smi``), character sequences
 ``"jsb_chorales"``   JSB Bach chorales, one chord token per time step
+``"ring"``           2D-ring: 8 Gaussians on the unit circle, std 0.01 (PacGAN/VEEGAN;
+                     synthetic, ``y`` = mode, identity codec)
+``"grid"``           2D-grid: 25 Gaussians at ``{-4, -2, 0, 2, 4}^2``, std 0.05 (PacGAN/VEEGAN)
 ===================  ===============================================================
+
+The toy mixtures (``ring``, ``grid``; :mod:`genlab.data.toy`) keep raw coordinates so
+that :func:`genlab.metrics.mode_collapse.mode_coverage` can score samples against
+``data.info["centres"]`` and ``data.info["std"]``.
 
 Sequence datasets (``lines``, ``smiles``, ``jsb_chorales``, ``csv`` with a
 sequence column) hold zero-padded sequences with their lengths: see
@@ -61,6 +68,7 @@ from genlab.data.mnist import load_mnist, read_idx
 from genlab.data.sequences import chord_pitches, chord_token, load_jsb_chorales, load_lines, load_smiles
 from genlab.data.tabular import load_csv
 from genlab.data.text import load_text, load_tinyshakespeare
+from genlab.data.toy import grid_of_gaussians, load_grid, load_ring, mode_centres, ring_of_gaussians
 from genlab.exceptions import DataError, InvalidParameterError, UnknownNameError
 
 __all__ = [
@@ -77,19 +85,24 @@ __all__ = [
     "chord_token",
     "codec_from_json",
     "download",
+    "grid_of_gaussians",
     "infer_codec",
     "load",
     "load_csv",
     "load_digits",
+    "load_grid",
     "load_image_folder",
     "load_jsb_chorales",
     "load_lines",
     "load_mnist",
     "load_npz",
+    "load_ring",
     "load_smiles",
     "load_text",
     "load_tinyshakespeare",
+    "mode_centres",
     "read_idx",
+    "ring_of_gaussians",
     "split_indices",
 ]
 
@@ -106,6 +119,8 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
     "lines": load_lines,
     "smiles": load_smiles,
     "jsb_chorales": load_jsb_chorales,
+    "ring": load_ring,
+    "grid": load_grid,
 }
 
 

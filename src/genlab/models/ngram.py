@@ -47,8 +47,11 @@ class CharNGram(GenerativeModel):
     Examples
     --------
     >>> lm = CharNGram(order=3).fit("abracadabra " * 20)
-    >>> lm.sample(1, seed=0, length=11)[0]
-    'abracadabra'
+    >>> text = lm.sample(1, seed=0, length=11)[0]
+    >>> len(text), set(text) <= set("abcdr ")
+    (11, True)
+    >>> round(float(lm.log_prob("abracadabra").exp()), 3)      # p of the 11 characters from no context
+    0.077
     """
 
     name = "ngram"

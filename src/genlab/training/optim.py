@@ -17,7 +17,16 @@ __all__ = ["build_optimizer", "lr_factor"]
 
 
 def build_optimizer(module: torch.nn.Module, lr: float, weight_decay: float, betas=(0.9, 0.999)) -> torch.optim.AdamW:
-    """AdamW over ``module``'s trainable parameters, with weight-decay groups."""
+    """AdamW over ``module``'s trainable parameters, with weight-decay groups.
+
+    A module may define ``optimizer_groups()`` returning its own list of AdamW groups
+    (e.g. a GAN's generator and discriminator with their own ``betas`` and an
+    ``lr_scale``, the two-time-scale rule); the trainer multiplies the scheduled learning
+    rate by each group's ``lr_scale`` (default 1).
+    """
+    if hasattr(module, "optimizer_groups"):
+        groups = [{**g, "weight_decay": g.get("weight_decay", weight_decay)} for g in module.optimizer_groups()]
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, foreach=False)
     decay, no_decay = [], []
     for p in module.parameters():
         if p.requires_grad:

@@ -234,7 +234,7 @@ class Trainer:
                 self._check_finite(grad_norm, "gradient norm")
                 lr = cfg.lr * lr_factor(self.step, self.total_steps, cfg.warmup_steps, cfg.lr_schedule, cfg.min_lr_ratio)
                 for group in self.optimizer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = lr * group.get("lr_scale", 1.0)
                 self.optimizer.step()
                 if self.ema is not None:
                     self.ema.update(self.module)

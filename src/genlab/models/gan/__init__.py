@@ -1,0 +1,5 @@
+"""Generative adversarial networks: losses, stabilisers, conditioning."""
+
+from genlab.models.gan.estimator import GAN
+
+__all__ = ["GAN"]
