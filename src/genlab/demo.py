@@ -93,7 +93,8 @@ def _html(summary: dict) -> str:
         return fmt.format(r[key]) if isinstance(r.get(key), (int, float)) else "-"
 
     table = "\n".join(
-        f"<tr><td>{esc(r['model'])}</td><td>{r['bits_per_dim']:.4f}</td><td>{r['nll_nats']:.2f} ± {r['nll_nats_sem']:.2f}</td>"
+        f"<tr><td>{esc(r['model'])}</td><td>{num(r, 'bits_per_dim', '{:.4f}')}</td>"
+        f"<td>{num(r, 'nll_nats', '{:.2f}')} ± {num(r, 'nll_nats_sem', '{:.2f}')}</td>"
         f"<td>{esc(str(r['likelihood']))} ({esc(str(r['units']))})</td>"
         + "".join(f"<td>{num(r, k)}</td>" for k in ("fd", "precision", "recall", "coverage", "class_entropy_bits",
                                                      "c2st_accuracy", "near_copy_fraction"))

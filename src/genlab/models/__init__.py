@@ -12,14 +12,16 @@ from typing import Any
 from genlab.base import GenerativeModel
 from genlab.exceptions import CheckpointError, UnknownNameError
 from genlab.models.bayesnet import BayesianNetwork
+from genlab.models.gan import GAN
 from genlab.models.hmm import HMM
 from genlab.models.vae import VAE
 from genlab.utils.serialization import read_model_folder
 
-__all__ = ["HMM", "REGISTRY", "VAE", "BayesianNetwork", "available", "create", "get_class", "load"]
+__all__ = ["GAN", "HMM", "REGISTRY", "VAE", "BayesianNetwork", "available", "create", "get_class", "load"]
 
 REGISTRY: dict[str, type[GenerativeModel]] = {
     "bayesnet": BayesianNetwork,
+    "gan": GAN,
     "hmm": HMM,
     "vae": VAE,
 }
