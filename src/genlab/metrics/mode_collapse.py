@@ -289,8 +289,8 @@ def _takes_module(fn: Callable[..., Any]) -> bool:
 class ModeCoverageCallback(Callback):
     """Track :func:`mode_coverage` of a generator during training; warn when modes are lost.
 
-    Every ``every`` optimiser steps (and once more at the end of training, unless the
-    last step was just measured) the callback draws ``n_samples`` samples with
+    Every ``every`` optimiser steps and at the last step (``trainer.total_steps``) the
+    callback draws ``n_samples`` samples with
     ``sample_fn``, scores them with :func:`mode_coverage` and records a row
 
         ``{"step", "modes_captured", "modes_captured_best", "n_modes",
@@ -299,7 +299,10 @@ class ModeCoverageCallback(Callback):
     in ``self.results`` and through ``trainer._log(row)`` (which appends it to
     ``trainer.history`` and writes it to ``out/metrics.jsonl``), or straight into
     ``trainer.history`` for a trainer without ``_log``. ``reverse_kl`` is None in the row
-    when no sample was high quality (JSON has no NaN).
+    when no sample was high quality (JSON has no NaN). Should training end at a step not
+    yet measured (e.g. cut short by another callback), ``on_train_end`` measures it too;
+    the trainer has closed ``metrics.jsonl`` by then, so that row reaches
+    ``trainer.history`` and ``self.results`` only.
 
     When ``modes_captured`` falls ``warn_below`` or more modes below the best count seen
     so far, it warns with :class:`ModeCollapseWarning` (after logging the row).
@@ -391,7 +394,7 @@ class ModeCoverageCallback(Callback):
 
     # hooks
     def on_batch_end(self, trainer: Any) -> None:
-        if trainer.step % self.every == 0:
+        if trainer.step % self.every == 0 or trainer.step == getattr(trainer, "total_steps", None):
             self.check(trainer)
 
     def on_train_end(self, trainer: Any) -> None:
