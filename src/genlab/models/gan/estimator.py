@@ -72,7 +72,7 @@ class GAN(GenerativeModel):
     modalities = ("image", "tabular")
     demo: ClassVar[dict[str, Any]] = {"params": {"architecture": "conv", "width": 64, "loss": "hinge",
                                                  "spectral_norm": True, "d_lr_ratio": 2.0},
-                                      "fit": {"max_steps": 3000, "batch_size": 128}}
+                                      "fit": {"max_steps": 2000, "batch_size": 128}}
     _fitted_attributes = ("module_",)
     _parameter_constraints: ClassVar[dict[str, list]] = {
         "latent_dim": [Interval(int, 1, None)],
