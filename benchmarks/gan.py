@@ -26,9 +26,9 @@ import time
 import numpy as np
 
 CONFIGS = {
-    "plain-ns": {"loss": "ns"},
-    "pack4": {"loss": "ns", "pack": 4},
-    "pack4-sn-ttur": {"loss": "hinge", "pack": 4, "spectral_norm": True, "d_lr_ratio": 2.0},
+    "plain-ns": {"loss": "ns", "r1_gamma": 0.0},
+    "pack4": {"loss": "ns", "pack": 4, "r1_gamma": 0.0},
+    "pack4-sn-ttur": {"loss": "hinge", "pack": 4, "spectral_norm": True, "d_lr_ratio": 2.0, "r1_gamma": 0.0},
     "pack4-r1": {"loss": "ns", "pack": 4, "r1_gamma": 0.1},
 }
 

