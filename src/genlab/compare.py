@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import inspect
-import json
 import math
 import platform
 import time
