@@ -1,7 +1,8 @@
 """Mode collapse on PacGAN's 2-D mixtures: genlab's GAN settings side by side.
 
-Protocol (Lin et al. 2018, PacGAN; VEEGAN's metrics): train on 100,000 points of the
-2-D ring (8 modes, radius 1, std 0.01) or grid (25 modes on {-4..4}^2, std 0.05), draw
+Protocol (Lin et al. 2018, PacGAN; VEEGAN's metrics): train on the training split
+(80,000 of the 100,000 points ``load`` draws; PacGAN uses all 100,000) of the 2-D ring
+(8 modes, radius 1, std 0.01) or grid (25 modes on {-4..4}^2, std 0.05), draw
 2,500 samples, and report over seeds the mean ± s.e. of modes captured, the percentage
 of high-quality samples (within 3 std of a centre) and the reverse KL of the mode
 histogram to uniform (``genlab.metrics.mode_collapse``). Published figures (PacGAN

@@ -307,7 +307,7 @@ def run_digits(args) -> dict:
     model.fit(data.train, val=data.val, device="cpu", progress=False, **training)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    report = genlab.evaluate(model, data.test, n_samples=args.n_samples, seed=0)
+    report = genlab.evaluate(model, data.test, log_prob_kwargs={"n_samples": args.n_samples, "seed": 0})
     return {"n_train": len(data.train), "params": params, "training": training, "fit_s": fit_s,
             "eval_s": time.perf_counter() - t0, **report}
 

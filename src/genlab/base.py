@@ -55,6 +55,7 @@ class GenerativeModel:
     likelihood: ClassVar[str | None] = None
     modalities: ClassVar[tuple[str, ...]] = ()
     demo: ClassVar[dict[str, Any] | None] = None
+    training_options: ClassVar[tuple[str, ...] | None] = None   # None: the gradient trainer's options
     _fitted_attributes: ClassVar[tuple[str, ...] | None] = None   # set last by fit; None: any "x_"
     _parameter_constraints: ClassVar[dict[str, list]] = {}
 
@@ -97,6 +98,20 @@ class GenerativeModel:
 
     def _validate_params(self) -> None:
         validate_params(self)
+
+    def _check_training_options(self, training: dict[str, Any]) -> int | None:
+        """For families not trained by gradient (``training_options`` on the class): refuse any
+        other option with a message, check ``max_steps`` and return it (None if not given)."""
+        allowed = type(self).training_options
+        for key in training:
+            if key not in allowed:
+                raise InvalidParameterError(
+                    f"fit() got the training option {key!r}, which does not apply to {type(self).__name__} "
+                    f"(it is not trained by gradient descent); it takes {', '.join(allowed)}.")
+        max_steps = training.get("max_steps")
+        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
+            raise InvalidParameterError(f"The 'max_steps' parameter of fit must be a positive int; got {max_steps!r}.")
+        return max_steps
 
     def _check_fitted(self) -> None:
         """Raise :class:`NotFittedError` unless ``fit`` has completed."""

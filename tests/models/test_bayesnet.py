@@ -224,7 +224,7 @@ def test_bad_inputs_raise_clear_errors(bnlearn):
     const = df.assign(asia="no")
     with pytest.raises(DataError, match="'asia' \\(always 'no'\\)"):
         BayesianNetwork().fit(const)
-    with pytest.raises(InvalidParameterError, match="does not apply to a Bayesian network"):
+    with pytest.raises(InvalidParameterError, match="does not apply to BayesianNetwork"):
         BayesianNetwork().fit(df, lr=0.1)
     model = BayesianNetwork(structure="empty").fit(df)
     with pytest.raises(DataError, match="unknown category"):

@@ -87,7 +87,7 @@ def test_save_load_round_trip(tmp_path):
 
 def test_errors_name_the_problem():
     data = genlab.datasets.load("digits", seed=0)
-    with pytest.raises(InvalidParameterError, match="does not apply to an HMM"):
+    with pytest.raises(InvalidParameterError, match="does not apply to HMM"):
         HMM().fit(TEXT, lr=1e-3)
     with pytest.raises(InvalidParameterError, match="max_steps"):
         HMM().fit(TEXT, max_steps=0)

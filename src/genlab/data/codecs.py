@@ -22,7 +22,6 @@ padding off again.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -432,7 +431,6 @@ class CategoricalCodec(Codec):
         for c, st in zip(self.columns, self.states):
             if not st or len(set(st)) != len(st):
                 raise DataError(f"column {c!r} needs at least one state and no repeated states; got {st}.")
-        self._index = [{s: k for k, s in enumerate(st)} for st in self.states]
 
     @classmethod
     def fit(cls, rows: Any, columns: Sequence[str] | None = None) -> CategoricalCodec:
@@ -529,12 +527,8 @@ class CategoricalCodec(Codec):
 _CODECS[CategoricalCodec.kind] = CategoricalCodec
 
 
-def _is_missing(value: Any) -> bool:
-    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
-
-
 def _missing_mask(col: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`_is_missing` over an object column: None, NaN or the empty string."""
+    """Which cells of a column are missing: None, NaN or the empty string."""
     import pandas as pd
 
     mask = pd.isna(col)

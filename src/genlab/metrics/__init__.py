@@ -74,7 +74,7 @@ def _image_quality(model: GenerativeModel, test: Split, train: Split | None, ext
 
 def evaluate(model: GenerativeModel, data: Any, *, train: Split | None = None, extractor: Any = None,
              n_samples: int | None = None, sample_metrics: bool = True, seed: int = 0,
-             dataset: str | None = None, **log_prob_kwargs: Any) -> dict[str, Any]:
+             dataset: str | None = None, log_prob_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     """Score a fitted model on held-out data.
 
     Parameters
@@ -95,9 +95,11 @@ def evaluate(model: GenerativeModel, data: Any, *, train: Split | None = None, e
         False skips everything that needs samples.
     seed : int
         Seed of the samples and of the metrics' random subsets.
-    **log_prob_kwargs
-        Passed to ``model.log_prob`` (e.g. ``n_samples=1000`` importance samples for a VAE
-        is ``log_prob_kwargs={"n_samples": 1000}``; the name ``n_samples`` here means samples).
+    dataset : str, optional
+        Name used for the cached feature extractor (default: the dataset's own name).
+    log_prob_kwargs : dict, optional
+        Passed to ``model.log_prob``, e.g. ``{"n_samples": 1000}`` importance samples for
+        a VAE (``n_samples`` above counts generated samples, not these).
 
     Returns
     -------
@@ -110,7 +112,7 @@ def evaluate(model: GenerativeModel, data: Any, *, train: Split | None = None, e
         raise DataError("evaluate() needs a Split or a Dataset (e.g. genlab.datasets.load('digits').test).")
     train = train if train is not None else getattr(data, "train", None)
     report: dict[str, Any] = {"model": model.name, "likelihood": model.likelihood, "units": model.likelihood_units()}
-    lp_kwargs = dict(log_prob_kwargs.pop("log_prob_kwargs", {}) or {}, **log_prob_kwargs)
+    lp_kwargs = dict(log_prob_kwargs or {})
     try:
         lp = model.log_prob(split, **lp_kwargs)
     except LikelihoodNotAvailableError as err:

@@ -26,7 +26,7 @@ from genlab.base import GenerativeModel
 from genlab.data.base import Split
 from genlab.data.codecs import CharCodec
 from genlab.exceptions import DataError, InvalidParameterError
-from genlab.utils.random import as_generator
+from genlab.utils.random import as_numpy_generator
 from genlab.utils.validation import Interval
 
 __all__ = ["CharNGram"]
@@ -87,9 +87,7 @@ class CharNGram(GenerativeModel):
     def fit(self, X: Any, y: Any = None, *, val: Any = None, **training: Any) -> CharNGram:
         """Count every n-gram of the training text (orders 1..n)."""
         self._validate_params()
-        for key in training:
-            if key not in self.training_options:
-                raise InvalidParameterError(f"fit() got {key!r}, which does not apply to an n-gram model.")
+        self._check_training_options(training)
         ids = self._ids(X, fitting=True)
         if len(ids) == 0:
             raise DataError("the text is empty.")
@@ -144,7 +142,7 @@ class CharNGram(GenerativeModel):
         self._check_fitted()
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise InvalidParameterError(f"n must be a positive int; got {n!r}.")
-        rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=as_generator(seed))))
+        rng = as_numpy_generator(seed)
         V = self.codec_.vocab_size
         out = []
         for _ in range(n):

@@ -9,6 +9,7 @@ An exception raised by a callback stops training (checkpoints already written st
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 __all__ = ["Callback", "StopAtStep", "TimeLimit"]
@@ -50,8 +51,6 @@ class TimeLimit(Callback):
     """
 
     def __init__(self, seconds: float):
-        import time
-
         self.seconds = float(seconds)
         self._clock = time.perf_counter
         self._start: float | None = None

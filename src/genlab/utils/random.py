@@ -13,7 +13,7 @@ import torch
 
 from genlab.exceptions import InvalidParameterError
 
-__all__ = ["SeedLike", "as_generator", "spawn_seed"]
+__all__ = ["SeedLike", "as_generator", "as_numpy_generator", "spawn_seed"]
 
 SeedLike = int | torch.Generator | None
 
@@ -54,3 +54,11 @@ def as_generator(seed: SeedLike, device: str | torch.device = "cpu") -> torch.Ge
 def spawn_seed(generator: torch.Generator) -> int:
     """Draw a new 63-bit seed from ``generator`` (to derive independent streams)."""
     return int(torch.randint(0, 2**62, (1,), generator=generator).item())
+
+
+def as_numpy_generator(seed: SeedLike):
+    """A ``numpy.random.Generator`` for code that samples with numpy, from the same ``seed``
+    forms as :func:`as_generator` (a torch Generator is advanced by one draw)."""
+    import numpy as np
+
+    return np.random.default_rng(spawn_seed(as_generator(seed)))

@@ -26,7 +26,7 @@ from genlab.models.bayesnet import structure as st
 from genlab.models.bayesnet.bif import read_bif, write_bif
 from genlab.models.bayesnet.network import DiscreteBN
 from genlab.models.bayesnet.parameters import METHODS, fit_cpts
-from genlab.utils.random import as_generator
+from genlab.utils.random import as_numpy_generator
 from genlab.utils.validation import Interval, Options
 
 __all__ = ["BayesianNetwork"]
@@ -34,12 +34,6 @@ __all__ = ["BayesianNetwork"]
 STRUCTURES = ("hill_climb", "pc", "chow_liu", "given", "empty")
 SCORES = ("bic", "bdeu", "k2")
 TRAINING_OPTIONS = ("max_steps", "progress", "out")
-
-
-def _numpy_rng(seed: Any) -> np.random.Generator:
-    """A numpy Generator drawn from genlab's seed convention (int, torch.Generator or None)."""
-    gen = as_generator(seed)
-    return np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=gen)))
 
 
 class BayesianNetwork(GenerativeModel):
@@ -206,14 +200,7 @@ class BayesianNetwork(GenerativeModel):
             ``max_steps`` (most hill-climbing moves), ``progress``, ``out``.
         """
         self._validate_params()
-        for key in training:
-            if key not in TRAINING_OPTIONS:
-                raise InvalidParameterError(
-                    f"fit() got the training option {key!r}, which does not apply to a Bayesian network; "
-                    f"it takes {', '.join(TRAINING_OPTIONS)}.")
-        max_steps = training.get("max_steps")
-        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
-            raise InvalidParameterError(f"The 'max_steps' parameter of fit must be a positive int; got {max_steps!r}.")
+        max_steps = self._check_training_options(training)
         data, variables, states, codec = self._table(X, fitting=True, y=y)
         if len(data) == 0:
             raise DataError("the table is empty (0 rows).")
@@ -366,7 +353,7 @@ class BayesianNetwork(GenerativeModel):
         evidence = condition if condition is not None else evidence
         if evidence is not None and not isinstance(evidence, Mapping):
             raise InvalidParameterError("condition/evidence must be a dict {column: state}.")
-        rng = _numpy_rng(seed)
+        rng = as_numpy_generator(seed)
         bn = self.network_
         ev = self._evidence(evidence)
         codes = inf.sample_given_evidence(bn, n, ev, rng, method=method) if ev else bn.sample(n, rng)

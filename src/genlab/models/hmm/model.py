@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,7 +32,7 @@ from genlab.data.base import Split
 from genlab.data.codecs import CharCodec, Codec, ImageCodec, TabularCodec
 from genlab.exceptions import DataError, InvalidParameterError
 from genlab.models.hmm.algorithms import BACKENDS
-from genlab.models.hmm.estimator import CategoricalHMM, _BaseHMM
+from genlab.models.hmm.estimator import CategoricalHMM, ConvergenceWarning, _BaseHMM
 from genlab.models.hmm.gaussian import COVARIANCE_TYPES, GMMHMM, GaussianHMM
 from genlab.utils.validation import Interval, Options
 
@@ -227,14 +228,7 @@ class HMM(GenerativeModel):
             Gradient-training options (``lr``, ``batch_size``...) do not apply to EM.
         """
         self._validate_params()
-        for key in training:
-            if key not in TRAINING_OPTIONS:
-                raise InvalidParameterError(
-                    f"fit() got the training option {key!r}, which does not apply to an HMM (trained by EM); "
-                    f"it takes {', '.join(TRAINING_OPTIONS)}.")
-        max_steps = training.get("max_steps")
-        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
-            raise InvalidParameterError(f"The 'max_steps' parameter of fit must be a positive int; got {max_steps!r}.")
+        max_steps = self._check_training_options(training)
         split, codec = self._user_data(X, y)
         seqs = self._sequences_of(split, codec)
         emission = self._emission_for(codec)
@@ -242,9 +236,6 @@ class HMM(GenerativeModel):
         n_steps = sum(len(s) for s in seqs)
         est.tol = float(self.tol) * n_steps
         t0 = time.perf_counter()
-        import warnings
-
-        from genlab.models.hmm.estimator import ConvergenceWarning
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             est.fit(seqs)
@@ -336,8 +327,6 @@ class HMM(GenerativeModel):
             x = x.float() / (codec.levels - 1) if codec.levels is not None else x.float().clamp(0, 1)
             return codec.decode(x)
         seqs = self.estimator_.sample(n, seed=seed, length=length or self.sequence_length)
-        if isinstance(codec, TabularCodec):
-            return [codec.decode(s) for s in seqs]
         return [codec.decode(s) for s in seqs]
 
     # -- persistence -------------------------------------------------------------------
