@@ -1,0 +1,158 @@
+"""Diffusion denoisers and the training objective.
+
+- :class:`MLPDenoiser`: residual MLP for vectors (tables, 2-D toy data, flattened
+  images), conditioned on the timestep (and class) by adding an embedding in every block.
+- :class:`DiffusionNetwork`: a denoiser (the UNet of :mod:`genlab.nn.unet` or the MLP)
+  plus the DDPM objective; ``forward(x, [y,] generator=g)`` is the trainer's loss.
+
+The objective (Ho et al. 2020, "L_simple", generalised): draw t ~ U{0..T-1} and
+eps ~ N(0, I), form x_t = sqrt(abar_t) x + sqrt(1 - abar_t) eps, and regress the
+network output on the target of the chosen parameterisation: ``eps``, ``x0`` or
+``v = sqrt(abar) eps - sqrt(1 - abar) x`` (Salimans & Ho 2022). Loss weighting:
+
+- ``"none"``: the plain mean squared error on the target;
+- ``"min-snr"``: Min-SNR-gamma (Hang et al. 2023), the x0-space weight min(SNR, gamma)
+  expressed for the target: min(SNR, gamma) / SNR for eps, min(SNR, gamma) for x0 and
+  min(SNR, gamma) / (SNR + 1) for v.
+
+Class-conditional models replace each label by the null class (index ``n_classes``)
+with probability ``label_dropout``, so that one network also learns p(x) for
+classifier-free guidance (Ho & Salimans 2022).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genlab.models.diffusion.schedules import make_schedule
+from genlab.nn.embeddings import TimestepMLP
+from genlab.nn.unet import UNet, UNetConfig
+
+__all__ = ["DiffusionConfig", "DiffusionNetwork", "MLPDenoiser"]
+
+
+@dataclass
+class DiffusionConfig:
+    event_shape: tuple[int, ...]          # (C, H, W) images or (D,) vectors
+    architecture: str                     # "unet" | "mlp"
+    channels: tuple[int, ...]
+    layers_per_block: int
+    attention_levels: tuple[int, ...]
+    head_dim: int
+    norm_groups: int
+    hidden_dims: tuple[int, ...]
+    timesteps: int
+    schedule: str                         # "linear" | "cosine"
+    prediction: str                       # "eps" | "x0" | "v"
+    loss_weighting: str                   # "none" | "min-snr"
+    snr_gamma: float
+    n_classes: int                        # 0: unconditional
+    label_dropout: float
+    dropout: float
+    image: bool                           # images: model space is 2 x - 1 in [-1, 1]
+
+
+class MLPDenoiser(nn.Module):
+    """``(x (B, D), t (B,), y (B,) or None) -> (B, D)``: residual blocks with a time/class embedding.
+
+    Each block: ``h + Linear(SiLU(Linear(SiLU(LayerNorm(h))) + emb_proj(emb)))``.
+    """
+
+    def __init__(self, dim: int, hidden: tuple[int, ...], n_classes: int = 0, dropout: float = 0.0):
+        super().__init__()
+        width = hidden[0]
+        emb_dim = 4 * min(width, 64)
+        self.n_classes = n_classes
+        self.time_embed = TimestepMLP(min(width, 64), emb_dim)
+        self.class_embed = nn.Embedding(n_classes + 1, emb_dim) if n_classes else None
+        self.inp = nn.Linear(dim, width)
+        self.blocks = nn.ModuleList()
+        for w in hidden:
+            self.blocks.append(nn.ModuleDict({
+                "norm": nn.LayerNorm(width), "fc1": nn.Linear(width, w), "emb": nn.Linear(emb_dim, w),
+                "fc2": nn.Linear(w, width)}))
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.out_norm = nn.LayerNorm(width)
+        self.out = nn.Linear(width, dim)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        B = x.shape[0]
+        t = t.expand(B) if t.ndim == 0 else t
+        emb = self.time_embed(t)
+        if self.class_embed is not None:
+            if y is None:
+                y = torch.full((B,), self.n_classes, dtype=torch.long, device=x.device)
+            emb = emb + self.class_embed(y)
+        emb = F.silu(emb)
+        h = self.inp(x)
+        for blk in self.blocks:
+            z = F.silu(blk["fc1"](F.silu(blk["norm"](h))) + blk["emb"](emb))
+            h = h + blk["fc2"](self.dropout(z))
+        return self.out(F.silu(self.out_norm(h)))
+
+
+class DiffusionNetwork(nn.Module):
+    """The denoiser and the schedule's constants; ``forward`` is the training loss."""
+
+    def __init__(self, cfg: DiffusionConfig):
+        super().__init__()
+        self.cfg = cfg
+        if cfg.architecture == "unet":
+            c = cfg.event_shape[0]
+            self.denoiser = UNet(UNetConfig(c, c, tuple(cfg.channels), cfg.layers_per_block,
+                                            tuple(cfg.attention_levels), cfg.head_dim, cfg.norm_groups,
+                                            cfg.n_classes, cfg.dropout))
+        else:
+            self.denoiser = MLPDenoiser(math.prod(cfg.event_shape), tuple(cfg.hidden_dims), cfg.n_classes,
+                                        cfg.dropout)
+        self.schedule = make_schedule(cfg.schedule, cfg.timesteps)
+        abar = self.schedule.alphas_cumprod
+        # float32 copies for training (not saved: they are a function of the config)
+        self.register_buffer("sqrt_abar", abar.sqrt().float(), persistent=False)
+        self.register_buffer("sqrt_1m_abar", (1 - abar).sqrt().float(), persistent=False)
+        self.register_buffer("snr", (abar / (1 - abar)).float(), persistent=False)
+
+    # -- spaces ------------------------------------------------------------------
+    def to_model(self, x: torch.Tensor) -> torch.Tensor:
+        """Data (images in [0, 1], standardised rows) -> model space (images in [-1, 1])."""
+        return 2 * x - 1 if self.cfg.image else x
+
+    def from_model(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + 1) / 2 if self.cfg.image else x
+
+    def denoise(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Network output for x_t (B, *event) in model space at timesteps t (B,) or ()."""
+        if self.cfg.architecture == "mlp":
+            return self.denoiser(x_t.flatten(1), t, y).view_as(x_t)
+        return self.denoiser(x_t, t, y)
+
+    # -- the objective ------------------------------------------------------------
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, *, generator: torch.Generator):
+        cfg = self.cfg
+        B, dev = x.shape[0], x.device
+        x0 = self.to_model(x)
+        # 1. timesteps and noise from the trainer's generator (drawn on the CPU: exact resume)
+        t = torch.randint(0, cfg.timesteps, (B,), generator=generator).to(dev)
+        eps = torch.randn(x0.shape, generator=generator).to(dev)
+        if cfg.n_classes:
+            drop = torch.rand(B, generator=generator).to(dev) < cfg.label_dropout
+            y = torch.where(drop, torch.full_like(y, cfg.n_classes), y)
+        # 2. x_t ~ q(x_t | x0) and the target of the parameterisation
+        shape = (B, *[1] * (x0.ndim - 1))
+        a, s = self.sqrt_abar[t].view(shape), self.sqrt_1m_abar[t].view(shape)
+        x_t = a * x0 + s * eps
+        target = {"eps": eps, "x0": x0, "v": a * eps - s * x0}[cfg.prediction]
+        # 3. weighted mean squared error
+        out = self.denoise(x_t, t, y if cfg.n_classes else None)
+        per_example = ((out.float() - target) ** 2).flatten(1).mean(1)
+        if cfg.loss_weighting == "min-snr":
+            snr = self.snr[t]
+            clipped = snr.clamp(max=cfg.snr_gamma)
+            weight = {"eps": clipped / snr, "x0": clipped, "v": clipped / (snr + 1)}[cfg.prediction]
+            per_example = weight * per_example
+        return per_example.mean()
