@@ -25,7 +25,9 @@ from genlab.exceptions import (
 # Tiny settings per family: (constructor params, fit options). A new family adds a row.
 TINY = {
     "bayesnet": ({"max_indegree": 2}, {"max_steps": 20}),
+    "diffusion": ({"channels": (8, 16), "timesteps": 50}, {"max_steps": 5, "batch_size": 64}),
     "gan": ({"width": 8, "latent_dim": 8}, {"max_steps": 5, "batch_size": 64}),
+    "gpt": ({"n_layer": 1, "n_head": 2, "n_embd": 16, "context_length": 64}, {"max_steps": 5, "batch_size": 64}),
     "hmm": ({"n_states": 3, "max_iter": 3}, {"max_steps": 3}),
     "vae": ({"latent_dim": 2, "hidden_dims": (32,)}, {"max_steps": 15, "batch_size": 64}),
 }

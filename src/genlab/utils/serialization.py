@@ -72,11 +72,23 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor]) -> None:
-    """Save a flat dict of tensors with safetensors, atomically (tensors are moved to CPU)."""
+    """Save a flat dict of tensors with safetensors, atomically (tensors are moved to CPU).
+
+    Tensors that share memory (tied weights, e.g. a GPT's embedding and output head)
+    are written as separate copies: safetensors refuses aliased tensors.
+    """
     path = Path(path)
     tmp = _temp_in(path.parent, path.name)
+    flat, seen = {}, set()
+    for k, v in tensors.items():
+        v = v.detach().cpu().contiguous()
+        key = (v.untyped_storage().data_ptr(), v.storage_offset()) if v.numel() else None
+        if key is not None and key in seen:
+            v = v.clone()
+        seen.add(key)
+        flat[k] = v
     try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+        save_file(flat, str(tmp))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
