@@ -328,10 +328,13 @@ class GPT(GenerativeModel):
         else:
             if not isinstance(prompt, str):
                 raise InvalidParameterError(f"prompt must be a str for this model; got {type(prompt).__name__}.")
-            try:
-                ids = self.codec_.encode(prompt)
-            except DataError as err:
-                raise InvalidParameterError(f"the prompt cannot be encoded: {err}") from None
+            if isinstance(self.codec_, CharCodec):
+                unknown = sorted(set(prompt) - set(self.codec_.vocab))
+                if unknown:
+                    raise InvalidParameterError(
+                        f"the prompt has characters this model never saw in training: {', '.join(map(repr, unknown))}."
+                        " Remove or replace them.")
+            ids = self.codec_.encode(prompt)
         ids = ids.long().reshape(1, -1)
         keep = self.context_length - (0 if self.kind_ == "stream" else 1)
         if ids.shape[1] > keep:
@@ -545,20 +548,16 @@ class GPT(GenerativeModel):
             raise InvalidParameterError(f"batch_size must be a positive int; got {batch_size!r}.")
         if self.kind_ == "stream":
             return self._stream_log_prob(X, stride, batch_size)
-        kind, codec, payload, labels = self._read(X, y)
-        if kind != self.kind_:
-            raise DataError(f"this model was trained on {self.kind_}; the data given is {kind}.")
-        labels = labels if self.conditional else None
-        if kind == "image":
-            if codec != self.codec_:
-                if not isinstance(codec, ImageCodec) or codec.levels != self.codec_.levels or \
-                        tuple(codec.event_shape) != tuple(self.codec_.event_shape):
-                    raise DataError(f"this model was trained on images {self.codec_!r}; the data given has "
-                                    f"{codec!r}.")
+        if self.kind_ == "image":
+            payload, labels = self._eval_data(X, y)               # checks the images against the codec
             make = self._image_tokens
         else:
+            kind, codec, payload, labels = self._read(X, y)
+            if kind != self.kind_:
+                raise DataError(f"this model was trained on {self.kind_}; the data given is {kind}.")
             payload = self._to_codec(payload, codec)
             make = self._sequence_tokens
+        labels = labels if self.conditional else None
         if self.conditional and labels is None:           # p(x) = sum_c p(c) p(x | c)
             per_class = torch.stack([
                 self._score(make, payload, torch.full((len(payload),), c, dtype=torch.long), batch_size)
