@@ -12,8 +12,12 @@ from this same model), the bound in nats per example is (indices 0..T-1, data x)
 Each denoising KL is ``0.5 (SNR(t-1) - SNR(t)) ||x - x0_hat(x_t, t)||^2`` with
 SNR = abar / (1 - abar) (Kingma et al. 2021, eq. 13), evaluated at one draw of x_t.
 
-The decoder p(x | x_0) is a Gaussian with mean x0_hat(x_0, 0) and the variance
-sigma^2 = posterior variance at t = 1 (Ho et al.'s convention, since it is 0 at t = 0):
+The decoder p(x | x_0) is a Gaussian with mean x0_hat(x_0, 0) (what the samplers return)
+and variance 1 / SNR(0) = (1 - abar_0) / abar_0, the variance of x_0 / sqrt(abar_0) around x
+(Kingma et al. 2021 derive their decoder from q(x_0 | x) the same way). Ho et al. used the
+posterior variance at t = 1 instead, which ties the decoder to the step size: with this
+choice the prior, the decoder and the end points of the sum depend only on abar_0 and
+abar_{T-1}, so refining the steps between them can only tighten the bound.
 
 - **discrete data** (images with L grey levels, in model space k * 2 / (L - 1) - 1): the
   probability of the bin of width 2 / (L - 1) around x, the outer bins reaching to
@@ -123,7 +127,7 @@ def variational_bound(denoise: Callable[[torch.Tensor, torch.Tensor], torch.Tens
         denoising += (hi - lo) * kl
     # 3. decoder p(x | x_0) with the posterior std at t = 1
     _, mean = draw(torch.zeros(B, dtype=torch.long))
-    std = float(schedule.posterior_var[1].sqrt()) if schedule.T > 1 else float((1 - abar[0]).sqrt())
+    std = float((1 / snr[0]).sqrt())
     if levels is not None:
         decoder = discretized_gaussian_log_prob(xd, mean, std, levels).sum(dims)
     else:

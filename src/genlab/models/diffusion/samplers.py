@@ -3,9 +3,10 @@
 A sampler knows the schedule and the timesteps it visits; it never sees the network.
 Each ``step(x0, eps, i, x, generator)`` takes the denoiser's estimates of the clean
 data ``x0`` and of the noise ``eps`` at the i-th visited timestep and returns the
-sample at the next one. The visited timesteps are ``round(linspace(T - 1, 0, steps))``:
-they start at the noisiest step and end at t = 0, after which the last step returns
-the clean estimate (abar = 1), as Ho et al.'s final step returns the mean.
+sample at the next one. The visited timesteps are evenly spaced from T - 1 down
+(diffusers' "trailing" spacing: T - 1, T - 1 - T/steps, ..., T/steps - 1); the last step
+goes to the clean data (abar = 1) and returns the clean estimate, as Ho et al.'s final
+step returns the mean. With ``steps = T`` every timestep is visited.
 
 - :class:`DDPMSampler`: ancestral sampling (Ho et al. 2020, Algorithm 2) with the
   posterior variance (diffusers' ``"fixed_small"``); with ``steps < T`` it runs the
@@ -61,8 +62,9 @@ def predictions(output: torch.Tensor, x: torch.Tensor, abar: torch.Tensor, kind:
 
 
 def visited_timesteps(T: int, steps: int) -> torch.Tensor:
-    """``steps`` distinct timesteps from T - 1 down to 0 (int64, descending)."""
-    return torch.linspace(T - 1, 0, steps, dtype=torch.float64).round().long()
+    """``steps`` distinct timesteps from T - 1 down, evenly spaced, the last T / steps - 1
+    (diffusers' ``"trailing"`` spacing; ``steps = T`` visits every t): int64, descending."""
+    return (T - torch.arange(steps, dtype=torch.float64) * (T / steps)).round().long() - 1
 
 
 class _Sampler:
