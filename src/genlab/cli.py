@@ -177,22 +177,39 @@ def _write_samples(model: Any, path: Path) -> None:
         path.with_suffix(".txt").write_text(text + "\n", encoding="utf-8")
 
 
+# flags of `genlab sample` passed to model.sample(...) when given; a model whose sample()
+# has no such argument gets a usage error naming the flag
+SAMPLE_FLAGS = ("condition", "mode", "length", "prompt", "max_new_tokens", "temperature", "top_k", "top_p", "stop",
+                "steps", "sampler", "guidance", "eta")
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
     import genlab
 
     model = genlab.load(args.run)
+    accepted = inspect.signature(model.sample).parameters
     kwargs: dict[str, Any] = {"seed": args.seed}
-    if args.condition is not None:
-        kwargs["condition"] = args.condition
-    if args.mode is not None:
-        kwargs["mode"] = args.mode
+    for name in SAMPLE_FLAGS:
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if name not in accepted:
+            raise UsageError(f"--{name.replace('_', '-')} does not apply to {type(model).__name__}; its sample() "
+                             f"takes {', '.join(k for k in accepted if k not in ('n', 'seed'))}.")
+        kwargs[name] = value
     if args.evidence is not None:
         kwargs["evidence"] = _parse_evidence(args.evidence)
-    if args.length is not None:
-        kwargs["length"] = args.length
+    if args.n is None:                      # a screenful of text, a grid of anything else
+        args.n = 1 if getattr(model.codec_, "modality", "") == "text" else 64
     samples = model.sample(args.n, **kwargs)
+    if args.out is None:
+        if not (isinstance(samples, list) and all(isinstance(t, str) for t in samples)):
+            raise UsageError("--out is needed for this model's samples (.png, .npy, .csv or .txt); "
+                             "only text is printed.")
+        print("\n\n".join(samples))
+        return 0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     suffix = out.suffix.lower()
@@ -348,14 +365,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="draw samples from a saved model")
     s.add_argument("run", help="model folder")
-    s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("-n", type=int, default=None, help="number of samples (default 64; 1 for text models)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    s.add_argument("--out", required=True, help="output file: .png grid, .npy, .csv or .txt")
+    s.add_argument("--out", default=None, help="output file: .png grid, .npy, .csv or .txt (text models: "
+                                                "default print to the terminal)")
     s.add_argument("--condition", type=int, default=None, help="class label for conditional models")
     s.add_argument("--mode", choices=["sample", "mean"], default=None, help="VAE: draw x or show E[x|z]")
     s.add_argument("--evidence", nargs="+", default=None, metavar="COLUMN=STATE",
                    help="Bayesian network: sample given these values")
     s.add_argument("--length", type=int, default=None, help="sequence models: steps per sample")
+    g = s.add_argument_group("GPT generation")
+    g.add_argument("--prompt", default=None, help="text every sample continues")
+    g.add_argument("--max-new-tokens", "--max_new_tokens", dest="max_new_tokens", type=int, default=None,
+                   help="tokens to generate")
+    g.add_argument("--temperature", type=float, default=None, help="softmax temperature (0: greedy)")
+    g.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=None, help="sample among the k most likely")
+    g.add_argument("--top-p", "--top_p", dest="top_p", type=float, default=None, help="nucleus sampling mass")
+    g.add_argument("--stop", nargs="+", default=None, help="stop strings (text models)")
+    dg = s.add_argument_group("diffusion sampling")
+    dg.add_argument("--steps", type=int, default=None, help="denoising steps")
+    dg.add_argument("--sampler", default=None, help="ddpm, ddim or dpm++2m")
+    dg.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
+    dg.add_argument("--eta", type=float, default=None, help="DDIM noise (0: deterministic)")
     s.set_defaults(func=cmd_sample)
 
     c = sub.add_parser("compare", help="train every family on one dataset and write a leaderboard")
