@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from genlab.data.base import Dataset, Split, split_indices
+from genlab.data.bpe import BPECodec
 from genlab.data.codecs import (
     CategoricalCodec,
     CharCodec,
@@ -69,14 +70,18 @@ from genlab.data.sequences import chord_pitches, chord_token, load_jsb_chorales,
 from genlab.data.tabular import load_csv
 from genlab.data.text import load_text, load_tinyshakespeare
 from genlab.data.toy import grid_of_gaussians, load_grid, load_ring, mode_centres, ring_of_gaussians
+from genlab.data.translation import Pairs, ParallelCorpus, load_parallel
 from genlab.exceptions import DataError, InvalidParameterError, UnknownNameError
 
 __all__ = [
+    "BPECodec",
     "CategoricalCodec",
     "CharCodec",
     "Codec",
     "Dataset",
     "ImageCodec",
+    "Pairs",
+    "ParallelCorpus",
     "Split",
     "TabularCodec",
     "TokenCodec",
@@ -96,6 +101,7 @@ __all__ = [
     "load_lines",
     "load_mnist",
     "load_npz",
+    "load_parallel",
     "load_ring",
     "load_smiles",
     "load_text",
