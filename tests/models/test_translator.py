@@ -272,7 +272,7 @@ def test_log_prob_is_the_teacher_forced_sum(trained):
         torch.testing.assert_close(lp[i], expected, atol=1e-4, rtol=1e-5)
     assert (lp < 0).all() and lp.sum() > -1.0                      # memorised: probability near 1
     wrong = trained.log_prob(TARGETS[1:6], SOURCES[:5])
-    assert (wrong < lp - 5).all()
+    assert (wrong < lp).all() and wrong.sum() < lp.sum() - 20
     from genlab.data import Pairs
 
     torch.testing.assert_close(trained.log_prob(Pairs(SOURCES[:5], TARGETS[:5])), lp)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from genlab.nn.attention import KVCache, TransformerBlock, sinusoidal_positions
 
@@ -146,6 +147,14 @@ class Seq2SeqTransformer(nn.Module):
         return logp.gather(-1, out.unsqueeze(-1)).squeeze(-1), out != pad
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor, generator: torch.Generator | None = None):
+        if src.device.type == "cpu" and torch.is_grad_enabled():
+            # on the CPU, the fused (flash) attention kernel's backward pass is several times slower than
+            # the plain matmul-softmax one, which SDPA also uses whenever attention dropout is on
+            with sdpa_kernel(SDPBackend.MATH):
+                return self._loss(src, tgt)
+        return self._loss(src, tgt)
+
+    def _loss(self, src: torch.Tensor, tgt: torch.Tensor):
         pad, eps = self.cfg.pad_id, self.cfg.label_smoothing
         if src.ndim == 3:                     # batches of length buckets (B', b, S): one batch of B' * b pairs
             src, tgt = src.flatten(0, 1), tgt.flatten(0, 1)
