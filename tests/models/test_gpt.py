@@ -213,3 +213,16 @@ def test_token_windows_are_the_streams_windows():
     w = TokenWindows(torch.arange(10), 4)
     assert len(w) == 7
     assert w[torch.tensor([0, 6])].tolist() == [[0, 1, 2, 3], [6, 7, 8, 9]]
+
+
+def test_exact_resume_on_text_windows(tmp_path):
+    from genlab.training.callbacks import StopAtStep
+
+    kw = dict(max_steps=12, batch_size=8, checkpoint_every=4, **FIT)
+    params = dict(n_layer=1, n_head=2, n_embd=16, context_length=16)
+    full = GPT(**params).fit(TEXT, out=str(tmp_path / "a"), **kw)
+    with pytest.raises(KeyboardInterrupt):
+        GPT(**params).fit(TEXT, out=str(tmp_path / "b"), callbacks=[StopAtStep(6)], **kw)
+    resumed = GPT(**params).fit(TEXT, out=str(tmp_path / "b"), resume=True, **kw)
+    for a, b in zip(full.module_.state_dict().values(), resumed.module_.state_dict().values()):
+        assert torch.equal(a, b)
