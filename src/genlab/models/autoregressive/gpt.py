@@ -55,7 +55,8 @@ class GPT(GenerativeModel):
         Width C of the residual stream.
     context_length : int, default 256
         Positions the model sees (nanoGPT's ``block_size``). Sequences and images must
-        fit with their start token: ``1 + max length <= context_length`` (65 for digits).
+        fit with their start token: ``1 + max length <= context_length`` (64 for digits:
+        the start token and the first 63 pixels predict the 64 pixels).
     dropout : float, default 0.0
         Dropout on embeddings, attention weights and residual branches.
     bias : bool, default True
@@ -90,8 +91,8 @@ class GPT(GenerativeModel):
     modalities = ("text", "sequence", "image")
     _fitted_attributes = ("module_",)
     demo: ClassVar[dict[str, Any]] = {
-        "params": {"n_layer": 4, "n_head": 4, "n_embd": 128, "context_length": 65, "dropout": 0.1},
-        "fit": {"max_steps": 1500, "batch_size": 64, "lr": 1e-3, "warmup_steps": 100, "weight_decay": 0.1,
+        "params": {"n_layer": 4, "n_head": 4, "n_embd": 128, "context_length": 64, "dropout": 0.1},
+        "fit": {"max_steps": 1000, "batch_size": 32, "lr": 1e-3, "warmup_steps": 100, "weight_decay": 0.1,
                 "eval_every": 250, "keep_best": True, "precision": "bf16"}}
     _parameter_constraints: ClassVar[dict[str, list]] = {
         "n_layer": [Interval(int, 1, None)],
