@@ -11,19 +11,30 @@ from typing import Any
 
 from genlab.base import GenerativeModel
 from genlab.exceptions import CheckpointError, UnknownNameError
+from genlab.models.autoregressive import GPT, Translator
 from genlab.models.bayesnet import BayesianNetwork
+from genlab.models.diffusion import Diffusion
 from genlab.models.gan import GAN
 from genlab.models.hmm import HMM
 from genlab.models.vae import VAE
 from genlab.utils.serialization import read_model_folder
 
-__all__ = ["GAN", "HMM", "REGISTRY", "VAE", "BayesianNetwork", "available", "create", "get_class", "load"]
+__all__ = ["GAN", "GPT", "HMM", "REGISTRY", "TASK_MODELS", "VAE", "BayesianNetwork", "Diffusion", "Translator", "available",
+           "create", "get_class", "load"]
 
 REGISTRY: dict[str, type[GenerativeModel]] = {
     "bayesnet": BayesianNetwork,
+    "diffusion": Diffusion,
     "gan": GAN,
+    "gpt": GPT,
     "hmm": HMM,
     "vae": VAE,
+}
+
+
+# Models for a task other than fitting a dataset (not in the contract suite, not in ``genlab list``)
+TASK_MODELS: dict[str, type[GenerativeModel]] = {
+    "translator": Translator,
 }
 
 
@@ -55,7 +66,7 @@ def create(name: str, **params: Any) -> GenerativeModel:
 def load(path: str | Path) -> GenerativeModel:
     """Load any saved model folder, dispatching on the class named in ``config.json``."""
     config, _, _ = read_model_folder(path)
-    by_class = {cls.__name__: cls for cls in REGISTRY.values()}
+    by_class = {cls.__name__: cls for cls in (*REGISTRY.values(), *TASK_MODELS.values())}
     cls = by_class.get(config.get("class", ""))
     if cls is None:
         raise CheckpointError(
