@@ -144,7 +144,7 @@ def generation(new_tokens: int = 500, batch: int = 8) -> list[dict]:
             times.append(time.perf_counter() - t0)
         s = statistics.median(times)
         rows.append({"kv_cache": use_cache, "seconds": s, "tokens_per_s": batch * new_tokens / s})
-        print(f"  KV cache {str(use_cache):<5}  {s:6.2f} s  {batch * new_tokens / s:8.0f} tokens/s", flush=True)
+        print(f"  KV cache {use_cache!s:<5}  {s:6.2f} s  {batch * new_tokens / s:8.0f} tokens/s", flush=True)
     return rows
 
 

@@ -31,7 +31,7 @@ __all__ = ["main"]
 class _Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line (and status 2), never a usage dump."""
 
-    def error(self, message: str) -> None:  # noqa: D102
+    def error(self, message: str) -> None:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 

@@ -219,10 +219,23 @@ def test_exact_resume_on_text_windows(tmp_path):
     from genlab.training.callbacks import StopAtStep
 
     kw = dict(max_steps=12, batch_size=8, checkpoint_every=4, **FIT)
-    params = dict(n_layer=1, n_head=2, n_embd=16, context_length=16)
+    params = {"n_layer": 1, "n_head": 2, "n_embd": 16, "context_length": 16}
     full = GPT(**params).fit(TEXT, out=str(tmp_path / "a"), **kw)
     with pytest.raises(KeyboardInterrupt):
         GPT(**params).fit(TEXT, out=str(tmp_path / "b"), callbacks=[StopAtStep(6)], **kw)
     resumed = GPT(**params).fit(TEXT, out=str(tmp_path / "b"), resume=True, **kw)
     for a, b in zip(full.module_.state_dict().values(), resumed.module_.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_raw_integer_sequences_round_trip(tmp_path):
+    seqs = [[1, 2, 3], [4, 5], [1, 2, 3, 4, 5, 6]] * 5
+    m = GPT(n_layer=1, n_head=2, n_embd=16, context_length=16).fit(seqs, max_steps=30, **FIT)
+    out = m.sample(5, seed=0, prompt=[1, 2])
+    assert all(isinstance(s, list) and all(isinstance(t, int) and 0 <= t <= 6 for t in s) for s in out)
+    assert all(s[:2] == [1, 2] for s in out)
+    m.save(tmp_path / "ints")
+    back = genlab.load(tmp_path / "ints")
+    assert torch.equal(back.log_prob([[1, 2, 3]]), m.log_prob([[1, 2, 3]]))
+    with pytest.raises(DataError, match="0..6"):
+        m.log_prob([[9]])

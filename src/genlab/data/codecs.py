@@ -22,6 +22,7 @@ padding off again.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -525,6 +526,62 @@ class CategoricalCodec(Codec):
 
 
 _CODECS[CategoricalCodec.kind] = CategoricalCodec
+
+
+class IntegerCodec(Codec):
+    """Raw integer tokens 0..vocab_size-1 (already tokenised data): the identity map.
+
+    ``encode`` takes one sequence of ints -> int64 (T,), or a list of sequences ->
+    int64 (N, T_max) padded with 0. ``decode`` gives lists of ints back (cut to
+    ``lengths`` for a batch).
+
+    Examples
+    --------
+    >>> codec = IntegerCodec(5)
+    >>> codec.encode([[1, 2], [4]]).tolist(), codec.decode(codec.encode([[1, 2], [4]]), lengths=[2, 1])
+    ([[1, 2], [4, 0]], [[1, 2], [4]])
+    """
+
+    kind = "integers"
+    modality = "sequence"
+
+    def __init__(self, vocab_size: int):
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
+            raise DataError(f"IntegerCodec vocab_size must be a positive int; got {vocab_size!r}.")
+        self.vocab_size = vocab_size
+
+    @classmethod
+    def fit(cls, sequences: Sequence[Sequence[int]]) -> IntegerCodec:
+        """The smallest vocabulary holding every token of ``sequences``."""
+        top = max((max(s) for s in sequences if len(s)), default=0)
+        return cls(int(top) + 1)
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        return (1,)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"vocab_size": self.vocab_size}
+
+    def encode(self, data: Any) -> torch.Tensor:
+        """One sequence -> int64 (T,); a list of sequences -> int64 (N, T_max), zero-padded."""
+        if len(data) and not isinstance(data[0], numbers.Integral) and not (
+                isinstance(data[0], torch.Tensor) and data[0].ndim == 0):
+            seqs = [self._check(torch.as_tensor(s, dtype=torch.long).reshape(-1)) for s in data]
+            return _pad(torch.cat(seqs) if seqs else torch.zeros(0, dtype=torch.long), [len(s) for s in seqs])
+        return self._check(torch.as_tensor(data, dtype=torch.long).reshape(-1))
+
+    def _check(self, ids: torch.Tensor) -> torch.Tensor:
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise DataError(f"tokens must be integers in 0..{self.vocab_size - 1}; got [{int(ids.min())}, "
+                            f"{int(ids.max())}].")
+        return ids
+
+    def decode(self, x: torch.Tensor, lengths: Any = None) -> list[int] | list[list[int]]:
+        return _rows(x, lengths, self.vocab_size)
+
+
+_CODECS[IntegerCodec.kind] = IntegerCodec
 
 
 def _missing_mask(col: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ import torch
 
 from genlab.base import GenerativeModel
 from genlab.data.base import Split
-from genlab.data.codecs import CharCodec, ImageCodec, TokenCodec, infer_codec
+from genlab.data.codecs import CharCodec, ImageCodec, IntegerCodec, TokenCodec
 from genlab.exceptions import DataError, InvalidParameterError
 from genlab.models.autoregressive.network import IGNORE, GPTConfig, GPTNetwork, TokenWindows
 from genlab.training import TrainConfig, Trainer
@@ -133,6 +133,15 @@ class GPT(GenerativeModel):
         if isinstance(X, (list, tuple)) and X and all(isinstance(s, str) for s in X):
             codec = CharCodec.fit("".join(X))
             seqs = [codec.encode(s) for s in X]
+            return "sequences", codec, seqs, _labels(y, len(seqs))
+        if _is_int_sequences(X):
+            seqs = [torch.as_tensor(s, dtype=torch.long).reshape(-1) for s in X]
+            if any(len(s) == 0 for s in seqs):
+                raise DataError("every sequence needs at least one token.")
+            if any(int(s.min()) < 0 for s in seqs):
+                raise DataError("integer tokens must be non-negative (0..V-1).")
+            codec = self.codec_ if getattr(self, "codec_", None) is not None and \
+                isinstance(self.codec_, IntegerCodec) else IntegerCodec.fit(seqs)
             return "sequences", codec, seqs, _labels(y, len(seqs))
         if isinstance(X, Split):
             labels = _labels(X.y if y is None else y, len(X))
@@ -285,6 +294,10 @@ class GPT(GenerativeModel):
         return self._image_tokens(payload, labels)
 
     def _to_codec(self, seqs: list[torch.Tensor], codec: Any) -> list[torch.Tensor]:
+        if isinstance(codec, IntegerCodec) and isinstance(self.codec_, IntegerCodec):
+            if any(len(s) and int(s.max()) >= self.codec_.vocab_size for s in seqs):
+                raise DataError(f"tokens must be integers in 0..{self.codec_.vocab_size - 1} for this model.")
+            return seqs
         if codec == self.codec_:
             return seqs
         if isinstance(codec, CharCodec) and isinstance(self.codec_, CharCodec):
@@ -322,7 +335,9 @@ class GPT(GenerativeModel):
         return torch.cat([start, self._prompt_ids(prompt).expand(n, -1)], dim=1)
 
     def _prompt_ids(self, prompt: Any) -> torch.Tensor:
-        if isinstance(self.codec_, TokenCodec):
+        if isinstance(self.codec_, IntegerCodec):
+            ids = self.codec_.encode(list(prompt))
+        elif isinstance(self.codec_, TokenCodec):
             if isinstance(prompt, str):
                 prompt = prompt.split()
             ids = self.codec_.encode(list(prompt))
@@ -682,6 +697,18 @@ def _choose(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: 
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
     probs = torch.softmax(logits, dim=-1)
     return torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+
+
+def _is_int_sequences(X: Any) -> bool:
+    """A list of integer sequences (lists, tuples, 1-D int arrays or tensors): raw tokens."""
+    if not isinstance(X, (list, tuple)) or not X:
+        return False
+    first = X[0]
+    if isinstance(first, torch.Tensor):
+        return first.ndim == 1 and not first.is_floating_point()
+    if isinstance(first, (list, tuple)):
+        return all(isinstance(t, int) and not isinstance(t, bool) for t in first)
+    return hasattr(first, "dtype") and getattr(first, "ndim", 0) == 1 and first.dtype.kind in "iu"
 
 
 def _cut(text: str, start: int, stops: list[str]) -> str:

@@ -74,7 +74,7 @@ class GPTNetwork(nn.Module):
 
         With ``caches`` (one per layer) holding P positions, ``idx`` are positions P..P+T-1.
         """
-        B, T = idx.shape
+        _B, T = idx.shape
         start = caches[0].length if caches else 0
         if start + T > self.cfg.context_length:
             raise ValueError(f"{start + T} positions exceed the context length {self.cfg.context_length}.")
