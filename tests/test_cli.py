@@ -116,3 +116,36 @@ def test_demo_quick(tmp_path):
     for name in rows:
         assert (tmp_path / "report" / f"{name}_samples.png").exists()
         assert (tmp_path / "report" / f"{name}_loss.png").exists() == (name != "bayesnet")
+
+
+def test_gpt_train_and_sample_text_from_the_command_line(tmp_path):
+    text = tmp_path / "play.txt"
+    text.write_text("ROMEO: but soft, what light through yonder window breaks?\n" * 40)
+    out = tmp_path / "gpt"
+    res = run("train", "gpt", "--data", text, "--out", out, "--max-steps", 10, "--n-layer", 1, "--n-embd", 16,
+              "--n-head", 2, "--context-length", 32, "--progress", "false")
+    assert res.returncode == 0, res.stderr
+    res = run("sample", out, "--prompt", "ROMEO:", "--max-new-tokens", 20, "--top-k", 5, "--seed", 1)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("ROMEO:") and len(res.stdout.rstrip("\n")) == len("ROMEO:") + 20
+    res = run("sample", out, "--prompt", "ROMEO: 💥")
+    assert res.returncode == 2 and "'💥'" in res.stderr
+    res = run("sample", out, "--steps", 10)
+    assert res.returncode == 2 and "--steps does not apply to GPT" in res.stderr
+
+
+def test_translator_train_and_translate_from_the_command_line(tmp_path):
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    en = ["A man rides a horse.", "Two dogs play.", "A girl reads a book."] * 4
+    de = ["Ein Mann reitet ein Pferd.", "Zwei Hunde spielen.", "Ein Mädchen liest ein Buch."] * 4
+    for split in ("train", "val", "test_2016_flickr"):
+        (folder / f"{split}.en").write_text("\n".join(en) + "\n")
+        (folder / f"{split}.de").write_text("\n".join(de) + "\n")
+    out = tmp_path / "tr"
+    res = run("train", "translator", "--data", folder, "--source", "en", "--target", "de", "--out", out,
+              "--max-steps", 3, "--n-layer", 1, "--n-embd", 16, "--n-head", 2)
+    assert res.returncode == 0, res.stderr
+    res = run("translate", out, "A man rides a horse.", "--beam-size", 2)
+    assert res.returncode == 0, res.stderr
+    assert len(res.stdout.strip().splitlines()) == 1

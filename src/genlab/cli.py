@@ -139,8 +139,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.model in ("-h", "--help"):
         print("usage: genlab train MODEL --data DATA --out DIR [flags]\nmodels: " + ", ".join(genlab.available())
+              + ", translator (sentence pairs: --data FOLDER --source en --target de)"
               + "\n'genlab train MODEL --help' lists the model's flags.")
         return 0
+    if args.model == "translator":              # fits sentence pairs, not a dataset: its own flags
+        from genlab.cli_translate import train_translator
+
+        return train_translator(args.rest)
     parser, model_names, train_names = _train_parser(args.model)
     opts = vars(parser.parse_args(args.rest))
     params = {k: opts[k] for k in model_names if k in opts}
@@ -430,6 +435,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("run", help="model folder")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_info)
+
+    from genlab.cli_translate import add_parsers as add_translate_parsers
+
+    add_translate_parsers(sub)
 
     d = sub.add_parser("demo", help="train every family on digits and write an HTML report")
     d.add_argument("--out", default="report", help="report folder (default report/)")
