@@ -397,3 +397,38 @@ def test_load_multi30k(shared_data):
     assert corpus.train.source[0] == "Two young, White males are outside near many bushes."
     assert corpus.train.target[0] == "Zwei junge weiße Männer sind im Freien in der Nähe vieler Büsche."
     assert sum(len(s.split()) for s in corpus.test.source) == 11877
+
+
+# ------------------------------------------------------------------ command line
+def test_cli_train_and_translate(tmp_path, capsys):
+    import argparse
+
+    from genlab.cli_translate import add_parsers, train_translator, translate
+
+    data = tmp_path / "corpus"
+    data.mkdir()
+    _write(data / "train.en.gz", SOURCES)
+    _write(data / "train.de.gz", TARGETS)
+    _write(data / "val.en.gz", SOURCES[:3])
+    _write(data / "val.de.gz", TARGETS[:3])
+    run = tmp_path / "run"
+    rc = train_translator(["--data", str(data), "--out", str(run), "--n-layer", "1", "--n-embd", "16", "--n-head", "2",
+                           "--vocab-size", "300", "--max-steps", "3", "--batch-size", "8", "--precision", "bf16",
+                           "--time-limit", "60", "--bleu-beam-size", "2", "--progress", "false"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "trained translator en->de" in out and "validation BLEU" in out
+    info = json.loads((run / "run.json").read_text())
+    assert info["steps"] == 3 and info["params"]["n_embd"] == 16 and "signature" in info["val_bleu"]
+    (tmp_path / "in.txt").write_text("A dog runs.\nTwo men.\n", encoding="utf-8")
+    assert translate([str(run), "A man rides a horse.", "--file", str(tmp_path / "in.txt"), "--beam-size", "1"]) == 0
+    lines = capsys.readouterr().out.split("\n")
+    assert len(lines) == 4 and lines[-1] == ""
+    assert translate([str(run)]) == 2
+    assert "nothing to translate" in capsys.readouterr().err
+    assert train_translator(["--data", str(data), "--out", str(tmp_path / "r2"), "--target", "fr"]) == 2
+    assert "languages of the 'train' split there: de, en" in capsys.readouterr().err
+    parser = argparse.ArgumentParser()
+    add_parsers(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["translate", str(run), "Leute tanzen.", "--beam-size", "2"])
+    assert args.func(args) == 0 and capsys.readouterr().out.count("\n") == 1

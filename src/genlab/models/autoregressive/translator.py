@@ -14,6 +14,7 @@ from genlab.data.bpe import BPECodec
 from genlab.exceptions import DataError, InvalidParameterError
 from genlab.models.autoregressive.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, beam_search, greedy_search
 from genlab.training import TrainConfig, Trainer
+from genlab.training.distributed import world_size
 from genlab.utils.random import as_generator
 from genlab.utils.validation import Interval
 
@@ -164,15 +165,18 @@ class Translator(GenerativeModel):
         with torch.random.fork_rng(devices=[]):   # seeded init without touching the global RNG
             torch.manual_seed(cfg.seed)
             module = Seq2SeqTransformer(net_cfg)
-        # length buckets: each training "example" of the trainer is a batch of batch_size pairs of similar
-        # lengths (fairseq's batching), so little compute goes to padding; the trainer draws one per step
+        # length buckets: each training "example" of the trainer is a batch of pairs of similar lengths
+        # (fairseq's batching), so little compute goes to padding; the trainer draws one bucket per step
+        # (one per process under DDP, so that a step still holds batch_size pairs)
+        ranks = world_size()
+        size = -(-cfg.batch_size // ranks)
         train = _buckets(self._source_tensor(codec, net_cfg, sources), self._target_tensor(codec, net_cfg, targets),
-                         cfg.batch_size, cfg.seed)
+                         size, cfg.seed)
         val_t = None
         if val_pairs is not None:
             val_t = _buckets(self._source_tensor(codec, net_cfg, val_pairs[0]),
-                             self._target_tensor(codec, net_cfg, val_pairs[1]), cfg.batch_size, None)
-        trainer = Trainer(module, replace(cfg, batch_size=1), callbacks).fit(train, val_t)
+                             self._target_tensor(codec, net_cfg, val_pairs[1]), size, None)
+        trainer = Trainer(module, replace(cfg, batch_size=ranks), callbacks).fit(train, val_t)
         self.codec_ = codec
         self.history_ = trainer.history
         self.n_steps_ = trainer.step
