@@ -58,7 +58,7 @@ def test_sample_images_on_the_codec_levels(model, digits):
 def test_ddpm_and_stochastic_ddim_depend_on_the_seed_beyond_the_start(model):
     net = model.module_
     x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    predict = lambda xt, t: net.denoise(xt, t)   # noqa: E731
+    predict = lambda xt, t: net.denoise(xt, t)
     with torch.no_grad():
         runs = {(name, eta, s): sample_loop(predict, make_sampler(name, net.schedule, 10, eta), x, "eps", 1.0,
                                             torch.Generator().manual_seed(s))
@@ -150,7 +150,7 @@ def test_log_prob_is_a_discrete_bound_and_reproducible(model, digits):
 @pytest.mark.parametrize(("params", "match"), [
     ({"architecture": "unet", "channels": (8, 8, 8, 8, 8)}, "divide"),
     ({"attention_levels": (2,)}, "attention_levels"),
-    ({"head_dim": 5}, "head_dim"),
+    ({"channels": (8, 20), "head_dim": 6}, "head_dim"),
 ])
 def test_fit_rejects_networks_that_do_not_fit_the_data(digits, params, match):
     with pytest.raises(InvalidParameterError, match=match):

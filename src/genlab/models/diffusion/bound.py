@@ -34,6 +34,7 @@ stratification leaves only the within-stratum variation of the terms in the vari
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -72,7 +73,7 @@ def _strata(T: int, n_terms: int | None) -> list[tuple[int, int]]:
     if n_terms is None or n_terms >= T - 1:
         return [(t, t + 1) for t in range(1, T)]
     edges = torch.linspace(1, T, n_terms + 1, dtype=torch.float64).round().long().tolist()
-    return [(lo, hi) for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
+    return [(lo, hi) for lo, hi in itertools.pairwise(edges) if hi > lo]
 
 
 @torch.no_grad()

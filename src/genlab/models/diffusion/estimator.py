@@ -42,8 +42,10 @@ class Diffusion(GenerativeModel):
     attention_levels : tuple of int, default (1,)
         Levels (0 = full resolution) with self-attention after each residual block; the
         middle block always has one.
-    head_dim : int, default 8
-        Channels per attention head.
+    head_dim : int, default 64
+        Channels per attention head (a width below it is one head), as in Dhariwal &
+        Nichol's ADM; diffusers' ``UNet2DModel`` defaults to 8, which costs 3-4x more
+        attention time on the CPU for the same parameters.
     norm_groups : int, default 32
         GroupNorm groups (gcd(norm_groups, width) in each layer).
     hidden_dims : tuple of int, default (256, 256, 256)
@@ -116,7 +118,7 @@ class Diffusion(GenerativeModel):
     }
 
     def __init__(self, architecture: str = "auto", channels: tuple[int, ...] = (32, 64), layers_per_block: int = 1,
-                 attention_levels: tuple[int, ...] = (1,), head_dim: int = 8, norm_groups: int = 32,
+                 attention_levels: tuple[int, ...] = (1,), head_dim: int = 64, norm_groups: int = 32,
                  hidden_dims: tuple[int, ...] = (256, 256, 256), timesteps: int = 1000, schedule: str = "cosine",
                  prediction: str = "eps", loss_weighting: str = "none", snr_gamma: float = 5.0,
                  conditional: bool = False, label_dropout: float = 0.1, dropout: float = 0.0):
@@ -202,10 +204,10 @@ class Diffusion(GenerativeModel):
                     f"attention_levels {tuple(self.attention_levels)} name levels beyond the "
                     f"{len(self.channels)} levels of channels={tuple(self.channels)} (levels 0..{len(self.channels) - 1}).")
             attn_widths = [self.channels[a] for a in self.attention_levels] + [self.channels[-1]]
-            if any(w % self.head_dim for w in attn_widths):
+            if any(w % max(1, w // self.head_dim) for w in attn_widths):
                 raise InvalidParameterError(
-                    f"head_dim={self.head_dim} must divide the width of every level with attention "
-                    f"(and of the last level, whose middle block has attention); widths {attn_widths}.")
+                    f"head_dim={self.head_dim} must split the width of every level with attention (and of the "
+                    f"last level, whose middle block has attention) into equal heads; widths {attn_widths}.")
         n_classes, self.class_prior_ = 0, None
         if self.conditional:
             if y is None:
