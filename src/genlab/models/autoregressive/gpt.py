@@ -94,6 +94,13 @@ class GPT(GenerativeModel):
         "params": {"n_layer": 4, "n_head": 4, "n_embd": 128, "context_length": 64, "dropout": 0.1},
         "fit": {"max_steps": 1000, "batch_size": 32, "lr": 1e-3, "warmup_steps": 100, "weight_decay": 0.1,
                 "eval_every": 250, "keep_best": True, "precision": "bf16"}}
+    # genlab compare: the demo recipe on images; on text nanoGPT's CPU model with a 128-character
+    # context in bf16 (the compare budget's TimeLimit may end it early)
+    compare: ClassVar[dict[str, Any]] = {
+        "image": demo,
+        "text": {"params": {"n_layer": 4, "n_head": 4, "n_embd": 128, "context_length": 128},
+                 "fit": {"max_steps": 3000, "batch_size": 16, "precision": "bf16"}},
+    }
     _parameter_constraints: ClassVar[dict[str, list]] = {
         "n_layer": [Interval(int, 1, None)],
         "n_head": [Interval(int, 1, None)],
