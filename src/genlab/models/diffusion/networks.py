@@ -55,6 +55,7 @@ class DiffusionConfig:
     label_dropout: float
     dropout: float
     image: bool                           # images: model space is 2 x - 1 in [-1, 1]
+    levels: int | None = None             # grey levels L of discrete images ("levels" prediction)
 
 
 class MLPDenoiser(nn.Module):
@@ -63,7 +64,8 @@ class MLPDenoiser(nn.Module):
     Each block: ``h + Linear(SiLU(Linear(SiLU(LayerNorm(h))) + emb_proj(emb)))``.
     """
 
-    def __init__(self, dim: int, hidden: tuple[int, ...], n_classes: int = 0, dropout: float = 0.0):
+    def __init__(self, dim: int, hidden: tuple[int, ...], n_classes: int = 0, dropout: float = 0.0,
+                 out_dim: int | None = None):
         super().__init__()
         width = hidden[0]
         emb_dim = 4 * min(width, 64)
@@ -78,7 +80,7 @@ class MLPDenoiser(nn.Module):
                 "fc2": nn.Linear(w, width)}))
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.out_norm = nn.LayerNorm(width)
-        self.out = nn.Linear(width, dim)
+        self.out = nn.Linear(width, out_dim or dim)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         B = x.shape[0]
@@ -102,20 +104,29 @@ class DiffusionNetwork(nn.Module):
     def __init__(self, cfg: DiffusionConfig):
         super().__init__()
         self.cfg = cfg
+        # "levels": L logits per pixel, the network's share of the posterior over the grey levels
+        per_dim = cfg.levels if cfg.prediction == "levels" else 1
         if cfg.architecture == "unet":
             c = cfg.event_shape[0]
-            self.denoiser = UNet(UNetConfig(c, c, tuple(cfg.channels), cfg.layers_per_block,
+            self.denoiser = UNet(UNetConfig(c, c * per_dim, tuple(cfg.channels), cfg.layers_per_block,
                                             tuple(cfg.attention_levels), cfg.head_dim, cfg.norm_groups,
                                             cfg.n_classes, cfg.dropout))
         else:
             self.denoiser = MLPDenoiser(math.prod(cfg.event_shape), tuple(cfg.hidden_dims), cfg.n_classes,
-                                        cfg.dropout)
+                                        cfg.dropout, out_dim=math.prod(cfg.event_shape) * per_dim)
         self.schedule = make_schedule(cfg.schedule, cfg.timesteps)
         abar = self.schedule.alphas_cumprod
         # float32 copies for training (not saved: they are a function of the config)
         self.register_buffer("sqrt_abar", abar.sqrt().float(), persistent=False)
         self.register_buffer("sqrt_1m_abar", (1 - abar).sqrt().float(), persistent=False)
         self.register_buffer("snr", (abar / (1 - abar)).float(), persistent=False)
+        if cfg.prediction == "levels":
+            self.register_buffer("grid", torch.linspace(-1, 1, cfg.levels), persistent=False)
+
+    @property
+    def output_kind(self) -> str:
+        """What :meth:`denoise` returns: "eps", "x0" or "v" (the "levels" head returns x0)."""
+        return "x0" if self.cfg.prediction == "levels" else self.cfg.prediction
 
     # -- spaces ------------------------------------------------------------------
     def to_model(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,10 +137,34 @@ class DiffusionNetwork(nn.Module):
         return (x + 1) / 2 if self.cfg.image else x
 
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Network output for x_t (B, *event) in model space at timesteps t (B,) or ()."""
+        """Network output for x_t (B, *event) in model space at timesteps t (B,) or (): eps, x0 or v
+        (``output_kind``)."""
+        if self.cfg.prediction == "levels":
+            return (self.level_posterior(x_t, t, y).softmax(2) * self.grid.view(-1, 1, 1)).sum(2)
         if self.cfg.architecture == "mlp":
             return self.denoiser(x_t.flatten(1), t, y).view_as(x_t)
         return self.denoiser(x_t, t, y)
+
+    def level_posterior(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, C, L, H, W) of each pixel's grey level given x_t: the network's logits plus the
+        exact log-likelihood of the pixel's own noisy value, log N(x_t; sqrt(abar) level, 1 - abar).
+
+        x_t's pixel depends on the clean image only through its own level, so
+        p(level | x_t) is proportional to N(x_t,pixel; sqrt(abar) level, 1 - abar) p(level | rest):
+        the network supplies the second factor (what the other pixels say). At low noise the
+        first factor alone picks the level, so clean estimates are exact there without the
+        network having to learn a staircase.
+        """
+        B, L = x_t.shape[0], self.cfg.levels
+        if self.cfg.architecture == "mlp":
+            logits = self.denoiser(x_t.flatten(1), t, y).view(B, *x_t.shape[1:], L).movedim(-1, 2)
+        else:
+            C, H, W = x_t.shape[1:]
+            logits = self.denoiser(x_t, t, y).view(B, C, L, H, W)
+        t = t.expand(B) if t.ndim == 0 else t
+        a, var = self.sqrt_abar[t].view(B, 1, 1, 1, 1), (self.sqrt_1m_abar[t] ** 2).view(B, 1, 1, 1, 1)
+        log_lik = -(x_t.float()[:, :, None] - a * self.grid.view(-1, 1, 1)) ** 2 / (2 * var)
+        return logits.float() + log_lik
 
     # -- the objective ------------------------------------------------------------
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, *, generator: torch.Generator):
@@ -146,6 +181,10 @@ class DiffusionNetwork(nn.Module):
         shape = (B, *[1] * (x0.ndim - 1))
         a, s = self.sqrt_abar[t].view(shape), self.sqrt_1m_abar[t].view(shape)
         x_t = a * x0 + s * eps
+        if cfg.prediction == "levels":   # cross-entropy of the true grey level under the posterior
+            logits = self.level_posterior(x_t, t, y if cfg.n_classes else None)
+            k = torch.round((x0 + 1) * (cfg.levels - 1) / 2).long()
+            return F.cross_entropy(logits.transpose(1, 2), k)
         target = {"eps": eps, "x0": x0, "v": a * eps - s * x0}[cfg.prediction]
         # 3. weighted mean squared error
         out = self.denoise(x_t, t, y if cfg.n_classes else None)
