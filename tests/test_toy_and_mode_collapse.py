@@ -131,6 +131,8 @@ def test_ring_and_grid_are_registered_loaders():
     assert (len(data.train), len(data.val), len(data.test)) == (700, 200, 100)
     with pytest.raises(InvalidParameterError, match="unknown option"):
         datasets.load("ring", sides=3)
+    assert datasets.LOADERS["ring8"] is load_ring and datasets.LOADERS["grid25"] is load_grid   # aliases
+    assert torch.equal(datasets.load("grid25", n=500).train.x, datasets.load("grid", n=500).train.x)
 
 
 @pytest.mark.parametrize("load, kind, std", [(load_ring, "ring", 0.01), (load_grid, "grid", 0.05)])

@@ -130,3 +130,55 @@ def test_fit_seeds_persistence_and_errors(tmp_path):
     with pytest.raises(InvalidParameterError, match="condition"):
         cond.sample(2, condition=10)
     assert math.isfinite(gan.history_[-1]["loss_d"])
+
+
+def test_vectors_are_standardised_so_fits_are_equivariant_to_units(tmp_path):
+    """With standardisation the players see the same numbers whatever the data's units:
+    fitting on 100 x + 50 gives 100 * samples + 50 (up to float rounding)."""
+    from genlab.data import Split
+
+    ring = genlab.datasets.load("ring", n=2000)                                  # identity codec: raw units
+    x = ring.train.x
+    kw = {"latent_dim": 2, "hidden_dims": (16, 16), "r1_gamma": 0.1}
+    fit = {"max_steps": 25, "batch_size": 64, "progress": False, "lr": 1e-3}
+    a = GAN(**kw).fit(ring.train, **fit)
+    b = GAN(**kw).fit(Split(x * 100 + 50, None, ring.codec), **fit)
+    net = b.module_
+    torch.testing.assert_close(net.shift, (x * 100 + 50).double().mean(0).float())
+    torch.testing.assert_close(net.scale, (x * 100 + 50).double().std(0).float())
+    torch.testing.assert_close(b.sample(200, seed=0), a.sample(200, seed=0) * 100 + 50, rtol=1e-3, atol=1e-2)
+    z = torch.randn(5, 2)
+    torch.testing.assert_close(net.generate(z), net.G(z, None) * net.scale + net.shift)
+    off = GAN(**kw, standardize=False).fit(ring.train, **fit)
+    assert torch.equal(off.module_.shift, torch.zeros(2)) and torch.equal(off.module_.scale, torch.ones(2))
+    again = genlab.load(b.save(tmp_path / "g"))                                # the statistics are saved
+    assert torch.equal(again.sample(7, seed=1), b.sample(7, seed=1))
+    tensors, state = b._get_state()                                             # a model saved before they existed
+    old = GAN(**kw)
+    old._set_state({k: v for k, v in tensors.items() if k not in ("shift", "scale")}, state)
+    torch.testing.assert_close(old.module_.generate(z), net.G(z, None))
+
+
+def test_penalty_is_measured_in_the_standardised_space():
+    net = _net(loss="ns", r1_gamma=2.0).float()
+    x = torch.randn(16, 3) * 7 + 3
+    net.set_standardization(x)
+    _, logs = net(x, generator=torch.Generator().manual_seed(0))
+    assert logs["r1"] == pytest.approx(float(r1_penalty(net, (x - net.shift) / net.scale, None).detach()), rel=1e-5)
+
+
+def test_images_are_not_standardised():
+    net = _net(architecture="conv", shape=(1, 8, 8), width=4, image_output=True).float()
+    net.set_standardization(torch.rand(10, 1, 8, 8) * 0.2)
+    assert torch.equal(net.shift, torch.zeros(1)) and torch.equal(net.scale, torch.ones(1))
+
+
+def test_toy_recipe_is_valid_and_documented():
+    from genlab.training import TrainConfig
+
+    recipe = GAN.toy_recipe
+    gan = GAN(**recipe["params"])
+    gan._validate_params()
+    TrainConfig.from_kwargs("toy_recipe", **recipe["fit"])
+    assert recipe["params"]["r1_gamma"] > 0 and recipe["fit"]["ema_decay"] == 0.999
+    assert "toy_recipe" in (gan.__doc__ or "")

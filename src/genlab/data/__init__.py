@@ -24,7 +24,8 @@ name                 data
 ``"jsb_chorales"``   JSB Bach chorales, one chord token per time step
 ``"ring"``           2D-ring: 8 Gaussians on the unit circle, std 0.01 (PacGAN/VEEGAN;
                      synthetic, ``y`` = mode, identity codec)
-``"grid"``           2D-grid: 25 Gaussians at ``{-4, -2, 0, 2, 4}^2``, std 0.05 (PacGAN/VEEGAN)
+``"grid"``           2D-grid: 25 Gaussians at ``{-4, -2, 0, 2, 4}^2``, std 0.05 (PacGAN/VEEGAN);
+                     ``"ring8"`` and ``"grid25"`` are aliases of ``"ring"`` and ``"grid"``
 ===================  ===============================================================
 
 The toy mixtures (``ring``, ``grid``; :mod:`genlab.data.toy`) keep raw coordinates so
@@ -127,6 +128,8 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
     "jsb_chorales": load_jsb_chorales,
     "ring": load_ring,
     "grid": load_grid,
+    "ring8": load_ring,                  # the names of the GAN issue and papers (8 and 25 modes)
+    "grid25": load_grid,
 }
 
 

@@ -49,12 +49,23 @@ class GAN(GenerativeModel):
     d_lr_ratio : float, default 1.0
         Discriminator learning rate / generator learning rate (two time-scale rule: e.g. 4).
     beta1 : float, default 0.5
-        Adam's beta1 for both players (beta2 = 0.999).
+        Adam's beta1 for both players.
+    beta2 : float, default 0.999
+        Adam's beta2 for both players (0.9 or 0.99 is common with beta1 = 0).
     conditional : bool, default False
         Class-conditional GAN (label embedding in G, projection discriminator).
+    standardize : bool, default True
+        Vectors (not images): both players work on the training data's standardised
+        coordinates (per-feature mean and standard deviation, kept with the model) and
+        samples are mapped back, so the generator's initial scale and the penalties'
+        strength (``r1_gamma``, ``gp_weight``) do not depend on the data's units.
 
     Notes
     -----
+    ``GAN.toy_recipe`` holds the recommended settings for 2-D mixtures such as
+    ``load("ring")`` / ``load("grid")``: ``GAN(**GAN.toy_recipe["params"]).fit(data.train,
+    **GAN.toy_recipe["fit"])`` (docs/gan.md gives its benchmark figures).
+
     ``likelihood = None``: a GAN defines no density, and ``log_prob`` raises
     :class:`~genlab.exceptions.LikelihoodNotAvailableError` naming the sample metrics to
     use instead. Both players train in one step (simultaneous updates); ``fit`` takes the
@@ -74,6 +85,13 @@ class GAN(GenerativeModel):
     modalities = ("image", "tabular")
     demo: ClassVar[dict[str, Any]] = {"params": {"architecture": "conv", "width": 64, "loss": "ns", "r1_gamma": 1.0},
                                       "fit": {"max_steps": 2000, "batch_size": 128}}
+    # The recommended recipe for low-dimensional mixtures (PacGAN's 2-D ring and grid); see
+    # docs/gan.md and benchmarks/gan.py for its 10-seed figures.
+    toy_recipe: ClassVar[dict[str, Any]] = {
+        "params": {"latent_dim": 2, "architecture": "mlp", "hidden_dims": (256, 256, 256), "loss": "ns",
+                   "r1_gamma": 0.01, "beta1": 0.5, "beta2": 0.9},
+        "fit": {"max_steps": 15000, "batch_size": 128, "lr": 1e-3, "lr_schedule": "cosine", "min_lr_ratio": 0.01,
+                "ema_decay": 0.999}}
     _fitted_attributes = ("module_",)
     _parameter_constraints: ClassVar[dict[str, list]] = {
         "latent_dim": [Interval(int, 1, None)],
@@ -87,13 +105,15 @@ class GAN(GenerativeModel):
         "pack": [Interval(int, 1, None)],
         "d_lr_ratio": [Interval(float, 0, None, closed="neither")],
         "beta1": [Interval(float, 0, 1, closed="left")],
+        "beta2": [Interval(float, 0, 1, closed="left")],
         "conditional": [bool],
+        "standardize": [bool],
     }
 
     def __init__(self, latent_dim: int = 64, architecture: str = "auto", hidden_dims: tuple[int, ...] = (256, 256, 256),
                  width: int = 64, loss: str = "ns", spectral_norm: bool = False, r1_gamma: float = 1.0,
                  gp_weight: float = 10.0, pack: int = 1, d_lr_ratio: float = 1.0, beta1: float = 0.5,
-                 conditional: bool = False):
+                 beta2: float = 0.999, conditional: bool = False, standardize: bool = True):
         self.latent_dim = latent_dim
         self.architecture = architecture
         self.hidden_dims = hidden_dims
@@ -105,7 +125,9 @@ class GAN(GenerativeModel):
         self.pack = pack
         self.d_lr_ratio = d_lr_ratio
         self.beta1 = beta1
+        self.beta2 = beta2
         self.conditional = conditional
+        self.standardize = standardize
 
     def _arch(self, shape: tuple[int, ...]) -> str:
         conv_ok = len(shape) == 3 and shape[1] % 4 == 0 and shape[2] % 4 == 0
@@ -137,11 +159,13 @@ class GAN(GenerativeModel):
             "shape": shape, "latent_dim": self.latent_dim, "architecture": self.arch_,
             "hidden": tuple(self.hidden_dims), "width": self.width, "n_classes": self.n_classes_, "loss": self.loss,
             "sn": self.spectral_norm, "pack": self.pack, "gp_weight": float(self.gp_weight),
-            "r1_gamma": float(self.r1_gamma), "d_lr_scale": float(self.d_lr_ratio), "betas": (self.beta1, 0.999),
+            "r1_gamma": float(self.r1_gamma), "d_lr_scale": float(self.d_lr_ratio), "betas": (self.beta1, self.beta2),
             "image_output": codec.modality == "image"}
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             module = GANNetwork(**self.network_config_)
+        if self.standardize:
+            module.set_standardization(x)
         train = [x] if not self.conditional else [x, y_t]
         trainer = Trainer(module, cfg, callbacks).fit(train, None)
         self.module_ = module.cpu().eval()
@@ -197,7 +221,9 @@ class GAN(GenerativeModel):
         self.network_config_ = cfg
         self.class_prior_ = tensors.pop("__class_prior", None)
         module = GANNetwork(**cfg)
-        module.load_state_dict(tensors)
+        missing, unexpected = module.load_state_dict(tensors, strict=False)
+        if unexpected or set(missing) - {"shift", "scale"}:      # models saved before standardisation lack those
+            module.load_state_dict(tensors)                        # raises with the full list
         self.module_ = module.eval()
         self.n_steps_ = state.get("n_steps", 0)
         self.n_classes_ = state.get("n_classes", 0)

@@ -11,10 +11,16 @@
 - Losses: non-saturating (Goodfellow et al. 2014), hinge (Lim & Ye 2017), WGAN-GP
   (Gulrajani et al. 2017, penalty on random interpolates); R1 penalty on real data
   (Mescheder et al. 2018).
+- Vectors (MLP players) are standardised: the players work on ``(x - shift) / scale``
+  with the training data's per-feature mean and standard deviation (buffers set by
+  :meth:`GANNetwork.set_standardization`), so the generator's initial output scale, the
+  discriminator's initial breakpoints and the penalties' strength do not depend on the
+  data's units; :meth:`GANNetwork.generate` maps samples back. Images stay in [0, 1].
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -38,7 +44,7 @@ class _MLPG(nn.Module):
         self.embed = nn.Embedding(n_classes, latent_dim) if n_classes else None
         dims = [latent_dim * (2 if n_classes else 1), *hidden]
         layers: list[nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:]):
+        for a, b in itertools.pairwise(dims):
             layers += [nn.Linear(a, b), nn.ReLU()]
         layers.append(nn.Linear(dims[-1], out_dim))
         self.net = nn.Sequential(*layers)
@@ -54,7 +60,7 @@ class _MLPD(nn.Module):
         super().__init__()
         dims = [in_dim, *hidden]
         layers: list[nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:]):
+        for a, b in itertools.pairwise(dims):
             layers += [_sn(nn.Linear(a, b), sn), nn.LeakyReLU(0.2)]
         self.body = nn.Sequential(*layers)
         self.out = _sn(nn.Linear(dims[-1], 1), sn)
@@ -135,6 +141,26 @@ class GANNetwork(nn.Module):
             D = int(math.prod(shape))
             self.G = _MLPG(latent_dim, D, hidden, n_classes)
             self.D = _MLPD(D * pack, hidden, n_classes, sn)
+        # players' space = (model space - shift) / scale; identity until set_standardization
+        n_feat = 1 if image_output else int(math.prod(shape))
+        self.register_buffer("shift", torch.zeros(n_feat))
+        self.register_buffer("scale", torch.ones(n_feat))
+
+    @torch.no_grad()
+    def set_standardization(self, x: torch.Tensor) -> None:
+        """Set ``shift`` / ``scale`` to the per-feature mean and standard deviation of the
+        training data ``x`` (model space); constant features keep scale 1. Images: no-op."""
+        if self.image_output:
+            return
+        flat = x.reshape(len(x), -1).double()
+        std = flat.std(0) if len(flat) > 1 else torch.ones(flat.shape[1], dtype=torch.float64)
+        self.shift.copy_(flat.mean(0))
+        self.scale.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
+
+    def _standardize(self, x: torch.Tensor) -> torch.Tensor:
+        if self.image_output:
+            return x
+        return ((x.reshape(len(x), -1) - self.shift) / self.scale).view_as(x)
 
     def optimizer_groups(self) -> list[dict]:
         return [{"params": list(self.G.parameters()), "betas": self.betas, "lr_scale": 1.0},
@@ -143,6 +169,13 @@ class GANNetwork(nn.Module):
 
     def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Samples in model space: images in [0, 1] (sigmoid), vectors unbounded; shape (n, *shape)."""
+        x = self._fake(z, y)
+        if self.image_output:
+            return x
+        return (x.reshape(len(x), -1) * self.scale + self.shift).view_as(x)
+
+    def _fake(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """Samples in the players' space (standardised vectors; images in [0, 1])."""
         x = self.G(z, y).view(len(z), *self.shape)
         return torch.sigmoid(x) if self.image_output else x
 
@@ -156,7 +189,8 @@ class GANNetwork(nn.Module):
         return x.reshape(n // self.pack, -1)
 
     def discriminate(self, x: torch.Tensor, y: torch.Tensor | None, params: dict | None = None) -> torch.Tensor:
-        """Logits (n // pack,) of samples in model space; ``params`` runs D with other (e.g. detached) weights."""
+        """Logits (n // pack,) of samples in the players' space (standardised vectors, see
+        ``set_standardization``; images in [0, 1]); ``params`` runs D with other (e.g. detached) weights."""
         xp = self._packed(x if self.architecture == "conv" else x.reshape(len(x), -1))
         yp = None if y is None else y[: len(xp)]          # packing and labels are exclusive (checked in fit)
         if params is None:
@@ -165,9 +199,10 @@ class GANNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, *, generator: torch.Generator) -> tuple:
         n = len(x)
+        x = self._standardize(x)                           # the players' space; penalties are measured in it
         z = torch.randn(n, self.latent_dim, generator=generator, device=x.device)
         y_fake = y                                         # conditional: fakes of the batch's labels
-        fake = self.generate(z, y_fake)
+        fake = self._fake(z, y_fake)
         real_logits = self.discriminate(x, y)
         fake_logits = self.discriminate(fake.detach(), y_fake)
         loss_d = d_loss(self.loss, real_logits, fake_logits)
