@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/translation.py                    # 30 min of training on 2 threads, then decoding
+    .venv/bin/python benchmarks/translation.py                    # 30 min of training on 1 thread, then decoding
     .venv/bin/python benchmarks/translation.py --quick            # smoke test: 60 s, 200 test sentences
     .venv/bin/python benchmarks/translation.py --budget 600 --json results/translation.json --out runs/translator
 
@@ -25,9 +25,16 @@ Protocol
   GNMT length penalty 0.6), each timed, scored with sacrebleu's corpus BLEU (13a
   tokenisation, its default signature printed), and the test set's exact
   log-likelihood (nats per sentence and per target token).
-- Machine: ``torch.set_num_threads(--threads)`` (2). The load average (``os.getloadavg``)
+- Machine: ``torch.set_num_threads(--threads)`` (1). The load average (``os.getloadavg``)
   is recorded before, after training and at the end: on a shared machine other
   processes slow every timing here, and the steps done within the budget with them.
+  One thread is the default because on a busy 2-core machine two threads were about 3x
+  slower, not faster: with a load average of 4, 30 minutes at 2 threads trained at 1,005
+  tokens/s, against 2,800-3,100 tokens/s at 1 thread (each parallel region waits for the
+  thread that lost its core). On an idle machine try ``--threads 2``.
+- Batch size 64 pairs: at equal wall-clock time (6 min, 1 thread) it reached a validation
+  loss of 4.58 against 4.81 with 128 pairs and 4.63 with 32; lr 2e-3 beat 1e-3 (4.81 vs
+  4.98 at 128 pairs).
 
 The script prints one table and ends with one JSON line holding every figure.
 """
@@ -90,14 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source", default="en")
     p.add_argument("--target", default="de")
     p.add_argument("--budget", type=float, default=1800.0, help="seconds of training, BPE included (default 1800)")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--n-layer", type=int, default=3)
     p.add_argument("--n-head", type=int, default=4)
     p.add_argument("--n-embd", type=int, default=256)
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--vocab-size", type=int, default=8000)
     p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup-steps", type=int, default=200)
     p.add_argument("--weight-decay", type=float, default=0.01)
