@@ -182,3 +182,33 @@ def test_toy_recipe_is_valid_and_documented():
     TrainConfig.from_kwargs("toy_recipe", **recipe["fit"])
     assert recipe["params"]["r1_gamma"] > 0 and recipe["fit"]["ema_decay"] == 0.999
     assert "toy_recipe" in (gan.__doc__ or "")
+
+
+def test_r1_from_the_d_loss_logits_equals_a_fresh_pass():
+    """The training step reuses D's logits on the real batch for R1 (one forward less)."""
+    net = _net(loss="ns", r1_gamma=1.0).float()
+    x = torch.randn(8, 3)
+    leaf = x.clone().requires_grad_(True)
+    torch.testing.assert_close(r1_penalty(net, leaf, None, logits=net.discriminate(leaf, None)),
+                               r1_penalty(net, x, None))
+    loss, logs = net(x, generator=torch.Generator().manual_seed(0))
+    assert logs["r1"] == pytest.approx(float(r1_penalty(net, x, None).detach()))
+    loss.backward()                                                             # the graph holds together
+    assert all(p.grad is not None for p in net.D.parameters())
+
+
+def test_lazy_r1_every_k_steps_with_k_times_the_weight():
+    net = _net(loss="ns", r1_gamma=0.5, r1_every=3).float()
+    x = torch.randn(8, 3)
+    seen = []
+    for _ in range(7):
+        loss, logs = net(x, generator=torch.Generator().manual_seed(0))
+        seen.append("r1" in logs)
+        if "r1" in logs:                                                        # loss_d + 3 * gamma / 2 * r1 + loss_g
+            assert float(loss.detach()) == pytest.approx(logs["loss_d"] + 0.75 * logs["r1"] + logs["loss_g"], rel=1e-5)
+        else:
+            assert float(loss.detach()) == pytest.approx(logs["loss_d"] + logs["loss_g"], rel=1e-5)
+    assert seen == [True, False, False, True, False, False, True] and int(net.r1_step) == 7
+    net.eval()
+    net(x, generator=torch.Generator().manual_seed(0))                          # evaluation does not count
+    assert int(net.r1_step) == 7

@@ -127,10 +127,11 @@ class GANNetwork(nn.Module):
 
     def __init__(self, shape: tuple[int, ...], latent_dim: int, architecture: str, hidden: Sequence[int],
                  width: int, n_classes: int, loss: str, sn: bool, pack: int, gp_weight: float, r1_gamma: float,
-                 d_lr_scale: float, betas: tuple[float, float], image_output: bool):
+                 d_lr_scale: float, betas: tuple[float, float], image_output: bool, r1_every: int = 1):
         super().__init__()
         self.shape, self.latent_dim, self.n_classes = tuple(shape), latent_dim, n_classes
         self.loss, self.pack, self.gp_weight, self.r1_gamma = loss, pack, gp_weight, r1_gamma
+        self.r1_every = int(r1_every)
         self.d_lr_scale, self.betas, self.image_output = d_lr_scale, tuple(betas), image_output
         self.architecture = architecture
         if architecture == "conv":
@@ -145,6 +146,7 @@ class GANNetwork(nn.Module):
         n_feat = 1 if image_output else int(math.prod(shape))
         self.register_buffer("shift", torch.zeros(n_feat))
         self.register_buffer("scale", torch.ones(n_feat))
+        self.register_buffer("r1_step", torch.zeros((), dtype=torch.long))   # training steps seen (lazy R1)
 
     @torch.no_grad()
     def set_standardization(self, x: torch.Tensor) -> None:
@@ -203,6 +205,12 @@ class GANNetwork(nn.Module):
         z = torch.randn(n, self.latent_dim, generator=generator, device=x.device)
         y_fake = y                                         # conditional: fakes of the batch's labels
         fake = self._fake(z, y_fake)
+        # lazy R1 (StyleGAN2): every r1_every-th training step, weighted by r1_every
+        with_r1 = self.r1_gamma > 0 and int(self.r1_step) % self.r1_every == 0
+        if self.training:
+            self.r1_step += 1
+        if with_r1:                                        # R1 differentiates these same logits
+            x = x.detach().requires_grad_(True)
         real_logits = self.discriminate(x, y)
         fake_logits = self.discriminate(fake.detach(), y_fake)
         loss_d = d_loss(self.loss, real_logits, fake_logits)
@@ -211,9 +219,9 @@ class GANNetwork(nn.Module):
             gp = gradient_penalty(self, x, fake.detach(), y, generator)
             loss_d = loss_d + self.gp_weight * gp
             logs["gp"] = float(gp.detach())
-        if self.r1_gamma > 0:
-            r1 = r1_penalty(self, x, y)
-            loss_d = loss_d + 0.5 * self.r1_gamma * r1
+        if with_r1:
+            r1 = r1_penalty(self, x, y, logits=real_logits)
+            loss_d = loss_d + 0.5 * self.r1_gamma * self.r1_every * r1
             logs["r1"] = float(r1.detach())
         frozen = {k: v.detach() for k, v in self.D.named_parameters()}
         frozen.update(dict(self.D.named_buffers()))
@@ -249,9 +257,14 @@ def gradient_penalty(net: GANNetwork, real: torch.Tensor, fake: torch.Tensor, y:
     return ((grad.reshape(len(grad), -1).norm(dim=1) - 1) ** 2).mean()
 
 
-def r1_penalty(net: GANNetwork, real: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    """R1: E[||grad_x D(x)||^2] on real data."""
-    x = real.detach().requires_grad_(True)
-    out = net.discriminate(x, y)
+def r1_penalty(net: GANNetwork, real: torch.Tensor, y: torch.Tensor | None,
+               logits: torch.Tensor | None = None) -> torch.Tensor:
+    """R1: E[||grad_x D(x)||^2] on real data. ``logits``: D's output already computed from
+    ``real`` (a leaf that requires grad), which saves a second forward pass."""
+    if logits is None:
+        x = real.detach().requires_grad_(True)
+        out = net.discriminate(x, y)
+    else:
+        x, out = real, logits
     (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
     return grad.reshape(len(grad), -1).pow(2).sum(1).mean()
