@@ -11,6 +11,8 @@
    windows of the validation text (nanoGPT estimates the same quantity from 20 random
    batches). nanoGPT itself is not installable; the issue's measurement of it on this
    machine (idle, 2 threads: 36.6 ms/iteration, val 1.886) is printed for reference.
+   ``--sections steps`` times single training steps of both implementations interleaved in
+   blocks of 10, so that both see the same load (the fair speed figure on a shared machine).
 2. **Generation** (``--generation``): 500 new tokens for a batch of 8 from a 4-layer, width
    128 GPT with a 512-token context, with and without the KV cache.
 3. **Digits** (``--digits``): the demo recipe (``GPT.demo``), test bits/dim (exact).
@@ -129,6 +131,51 @@ def shakespeare(iters: int, repeats: int) -> list[dict]:
     return rows
 
 
+def step_times(blocks: int = 8, per_block: int = 10) -> dict:
+    """Training-step time of the two implementations, interleaved in blocks (the machine is shared:
+    back-to-back 2,000-iteration runs see different loads, blocks of 10 steps see the same)."""
+    import transformers
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from genlab.models.autoregressive.network import GPTConfig, GPTNetwork
+    from genlab.training.optim import build_optimizer
+
+    transformers.logging.set_verbosity_error()
+    torch.manual_seed(0)
+    x = torch.randint(0, 65, (12, 65))
+    ours = GPTNetwork(GPTConfig(65, 64, 4, 4, 128, 0.0, True))
+    peer = GPT2LMHeadModel(GPT2Config(vocab_size=65, n_positions=64, n_embd=128, n_layer=4, n_head=4,
+                                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False,
+                                      bos_token_id=0, eos_token_id=0))
+    peer.config._attn_implementation = "sdpa"
+    opt_ours = build_optimizer(ours, 1e-4, 0.1, betas=(0.9, 0.99))          # the trainer's optimiser
+    opt_peer = torch.optim.AdamW(peer.parameters(), lr=1e-4, betas=(0.9, 0.99))
+
+    def step(model, opt, logits_fn, bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = logits_fn(x[:, :-1])
+        loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, 65), x[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    impls = {"genlab": (ours, opt_ours, ours.logits), "HF GPT2LMHeadModel": (peer, opt_peer, lambda i: peer(i).logits)}
+    times: dict = {}
+    for block in range(blocks + 1):                     # block 0 warms up
+        for name, (model, opt, fn) in impls.items():
+            for bf16 in (False, True):
+                for _ in range(per_block):
+                    t0 = time.perf_counter()
+                    step(model, opt, fn, bf16)
+                    if block:
+                        times.setdefault(f"{name} {'bf16' if bf16 else 'fp32'}", []).append(time.perf_counter() - t0)
+    out = {k: 1000 * statistics.median(v) for k, v in times.items()}
+    for k, v in out.items():
+        print(f"  {k:<24} {v:7.1f} ms/step (median of {len(times[k])}, interleaved)", flush=True)
+    return out
+
+
 def generation(new_tokens: int = 500, batch: int = 8) -> list[dict]:
     from genlab.models.autoregressive import GPT
 
@@ -167,7 +214,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--iters", type=int, default=2000)
     p.add_argument("--repeats", type=int, default=1, help="back-to-back repeats of the Shakespeare rows")
-    p.add_argument("--sections", default="shakespeare,generation,digits")
+    p.add_argument("--sections", default="steps,shakespeare,generation,digits")
     p.add_argument("--quick", action="store_true", help="100 iterations and no digits: a smoke run")
     p.add_argument("--json", default=None)
     args = p.parse_args()
@@ -177,6 +224,9 @@ def main() -> None:
     sections = args.sections.split(",")
     out: dict = {"threads": args.threads, "iters": args.iters, "load_start": os.getloadavg()}
     print(f"threads {args.threads}, load average {os.getloadavg()}")
+    if "steps" in sections:
+        print("Training step, 12 x 64 tokens, interleaved blocks:")
+        out["steps"] = step_times()
     if "shakespeare" in sections:
         print(f"Tiny Shakespeare, {args.iters} iterations:")
         out["shakespeare"] = shakespeare(args.iters, args.repeats)
@@ -203,6 +253,15 @@ def main() -> None:
         for prec in ("fp32", "bf16"):
             g = statistics.median(r["ms_per_iter"] for r in out["shakespeare"] if r["impl"] == f"genlab GPT {prec}")
             print(f"genlab {prec} vs nanoGPT's 36.6 ms/iter (issue, idle machine): {36.6 / g:.2f}x")
+    if "steps" in out:
+        st = out["steps"]
+        print("\n| precision | genlab ms/step | HF GPT2 ms/step | speed-up | genlab tokens/s | nanoGPT (issue, idle) |")
+        print("|---|---:|---:|---:|---:|---:|")
+        ref = {1: 62.8, 2: 36.6}.get(args.threads)
+        for prec in ("fp32", "bf16"):
+            a, b = st[f"genlab {prec}"], st[f"HF GPT2LMHeadModel {prec}"]
+            print(f"| {prec} | {a:.1f} | {b:.1f} | {b / a:.2f}x | {12 * 64 * 1000 / a:,.0f} | "
+                  f"{'%.1f ms' % ref if ref else '-'} |")
     if "generation" in out:
         g = {r["kv_cache"]: r for r in out["generation"]}
         print(f"\nKV cache speed-up: {g[True]['tokens_per_s'] / g[False]['tokens_per_s']:.1f}x "
