@@ -49,7 +49,8 @@ Run from the repository root (diffusers is a bench-only dependency: ``pip instal
      split) labels with confidence > 0.9, and the entropy of the predicted class
      histogram (log2 10 = 3.32 bits is uniform); the validation images, scored the same
      way against the test images, are the reference row (the extractor was trained on the
-     training split, whose images therefore score unlike unseen ones). ``--n-eval`` samples per row (default: the 179 test images).
+     training split, whose images therefore score unlike unseen ones). ``--n-eval`` samples
+     per row (default: the 179 test images).
 
 Threads: ``--threads`` (2) sets ``torch.set_num_threads``; ``os.getloadavg()`` is recorded
 before and after. A JSON line with every figure is printed at the end.
@@ -159,7 +160,8 @@ def bench_train(args) -> list[dict]:
                        "ratio": res["diffusers"]["median_s"] / res["genlab"]["median_s"],
                        "cpu_ratio": res["diffusers"]["cpu_s"] / res["genlab"]["cpu_s"]}
                 rows.append(row)
-                print(f"train {size:>2}x{size:<2} {precision} {label:9s} diffusers {1e3 * res['diffusers']['median_s']:7.1f} ms"
+                print(f"train {size:>2}x{size:<2} {precision} {label:9s} diffusers "
+                      f"{1e3 * res['diffusers']['median_s']:7.1f} ms"
                       f" (cpu {1e3 * res['diffusers']['cpu_s']:6.1f})  genlab {1e3 * res['genlab']['median_s']:7.1f} ms"
                       f" (cpu {1e3 * res['genlab']['cpu_s']:6.1f})  steps/s ratio genlab/diffusers {row['ratio']:.2f}"
                       f" (cpu {row['cpu_ratio']:.2f})  params {n_params(d_net):,} / {n_params(g_net):,}", flush=True)
@@ -251,7 +253,8 @@ def bench_sample(args) -> list[dict]:
                 rows.append(row)
                 print(f"sample {size:>2}x{size:<2} {label:8s} {name:8s} {steps:>4} steps, 64 samples: diffusers "
                       f"{res['diffusers']['median_s']:6.2f} s (cpu {res['diffusers']['cpu_s']:6.2f})  genlab "
-                      f"{res['genlab']['median_s']:6.2f} s (cpu {res['genlab']['cpu_s']:6.2f})  ratio {row['ratio']:.2f}"
+                      f"{res['genlab']['median_s']:6.2f} s (cpu {res['genlab']['cpu_s']:6.2f})  "
+                      f"ratio {row['ratio']:.2f}"
                       f" (cpu {row['cpu_ratio']:.2f})", flush=True)
     return rows
 

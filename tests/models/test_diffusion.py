@@ -26,7 +26,8 @@ COV = torch.tensor([[1.0, 0.6], [0.6, 0.8]], dtype=torch.float64)
 
 
 def gaussian_oracle(schedule: Schedule, mean: torch.Tensor, cov: torch.Tensor, kind: str = "eps"):
-    """The exact denoiser for data N(mean, cov): x0_hat = E[x0 | x_t] = mean + a cov (a^2 cov + (1 - a^2) I)^-1 (x_t - a mean)."""
+    """The exact denoiser for data N(mean, cov):
+    x0_hat = E[x0 | x_t] = mean + a cov (a^2 cov + (1 - a^2) I)^-1 (x_t - a mean)."""
     abar = schedule.alphas_cumprod
     eye = torch.eye(len(mean), dtype=torch.float64)
 
