@@ -255,3 +255,6 @@ def test_cli_train_and_sample(tmp_path, capsys):
                  "--timesteps", "20", "--max-steps", "2", "--batch-size", "16", "--progress", "false"]) == 0
     assert main(["sample", str(run), "-n", "4", "--seed", "0", "--out", str(tmp_path / "s.npy")]) == 0
     assert np.load(tmp_path / "s.npy").shape == (4, 1, 8, 8)
+    assert main(["sample", str(run), "-n", "3", "--steps", "5", "--sampler", "ddim", "--eta", "0.5",
+                 "--out", str(tmp_path / "d.npy")]) == 0
+    assert np.load(tmp_path / "d.npy").shape == (3, 1, 8, 8)
