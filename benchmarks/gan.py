@@ -9,14 +9,16 @@ mode histogram to uniform (``genlab.metrics.mode_collapse``). Published figures 
 table 2/3): plain GAN 17.3 ± 0.8 modes / 94.8% on the grid, 6.3 / 98.2% on the ring;
 PacGAN4 24.8 ± 0.2 / 93.6%; VEEGAN 24.6 / 40%.
 
-Rows (``--configs``; every row trains the same MLP players, 3 x 256, z in R^2, on
-standardised coordinates, for the same steps and batch):
+Rows (``--configs``; every row trains the same MLP players -- 3 x 256, ReLU generator,
+leaky-ReLU discriminator, z in R^2, on standardised coordinates -- for the same number of
+steps, 15,000 by default):
 
-- ``plain-ns``: the plain non-saturating GAN, PacGAN's optimiser (Adam lr 1e-4, beta1
-  0.5, constant learning rate), no penalty, no EMA, no packing;
-- ``toy``: the family's recommended toy recipe, ``GAN.toy_recipe`` (R1, Adam
-  (0.5, 0.9), lr 1e-3 with a cosine decay to 1e-5, EMA 0.999 of the generator);
-- ``pack4``, ``pack4-r1``: PacGAN's packing without and with R1 (for reference).
+- ``plain-ns``: the plain non-saturating GAN with PacGAN's optimiser (Adam lr 1e-4,
+  betas (0.5, 0.999), constant learning rate, batch 128), no penalty, no EMA, no packing;
+- ``toy``: the family's recommended toy recipe, ``GAN.toy_recipe``: R1 (gamma 0.01 in
+  standardised units), packing 2, Adam betas (0, 0.9), batch 256, lr 2e-3 with a cosine
+  decay to 2e-5, samples from the EMA (0.999) generator;
+- ``pack4``, ``pack4-r1``: PacGAN's packing, on the plain and on the toy recipe (for reference).
 
 **Digits.** ``--digits`` trains the GAN's and the VAE's demo recipes (``cls.demo``) on
 digits in one run, draws 10,000 samples of each, classifies them with the digits
