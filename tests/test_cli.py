@@ -14,7 +14,7 @@ GENLAB = [sys.executable, "-m", "genlab.cli"]
 
 
 def run(*args, cwd=None):
-    return subprocess.run([*GENLAB, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run([*GENLAB, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=1200)
 
 
 @pytest.fixture(scope="module")
