@@ -210,6 +210,20 @@ def test_tables_come_back_in_original_units():
     assert model.likelihood_units() == "density" and torch.isfinite(model.log_prob(x[:4])).all()
 
 
+def test_vectors_are_standardised_inside_the_model():
+    from genlab.data import Split, TabularCodec
+
+    identity = TabularCodec(["a", "b"], [0.0, 0.0], [1.0, 1.0])          # the toy datasets' raw coordinates
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 2, generator=g) * torch.tensor([0.5, 2.0]) + torch.tensor([1.0, -3.0])
+    fits = [Diffusion(hidden_dims=(16,), timesteps=20).fit(Split(c * x, None, identity), max_steps=3, batch_size=50,
+                                                           progress=False) for c in (1.0, 10.0)]
+    # the model sees the same standardised data, so samples scale with the data and densities by 10^-D
+    torch.testing.assert_close(fits[1].sample(5, seed=0), 10 * fits[0].sample(5, seed=0), rtol=1e-4, atol=1e-4)
+    lp = [m.log_prob(c * x[:10], n_terms=5) for m, c in zip(fits, (1.0, 10.0))]
+    torch.testing.assert_close(lp[1], lp[0] - 2 * math.log(10.0), rtol=1e-6, atol=1e-6)
+
+
 def test_resume_reaches_the_same_weights(digits, tmp_path):
     data = digits.train[:64]
     full = Diffusion(**TINY).fit(data, max_steps=4, batch_size=16, progress=False, out=str(tmp_path / "a"))

@@ -172,7 +172,7 @@ class Diffusion(GenerativeModel):
         self._validate_params()
         cfg = TrainConfig.from_kwargs(f"{type(self).__name__}.fit()", **{**TRAINING_DEFAULTS, **training})
         x, y_t, codec = self._training_data(X, y)
-        net_cfg = self._network_config(codec, y_t)
+        net_cfg = self._network_config(codec, x, y_t)
         with torch.random.fork_rng(devices=[]):   # seeded init without touching the global RNG
             torch.manual_seed(cfg.seed)
             module = DiffusionNetwork(net_cfg)
@@ -190,7 +190,7 @@ class Diffusion(GenerativeModel):
         self.module_ = module.cpu().eval()      # set last: the model counts as fitted from here
         return self
 
-    def _network_config(self, codec, y: torch.Tensor | None) -> DiffusionConfig:
+    def _network_config(self, codec, x: torch.Tensor, y: torch.Tensor | None) -> DiffusionConfig:
         shape = tuple(codec.event_shape)
         image = codec.modality == "image"
         arch = self.architecture
@@ -226,11 +226,15 @@ class Diffusion(GenerativeModel):
             n_classes = int(y.max()) + 1
             self.class_prior_ = torch.bincount(y, minlength=n_classes).float() / len(y)
         self.n_classes_ = n_classes
+        mean, std = (), ()
+        if not image:                           # the model sees unit-variance coordinates
+            mean = tuple(x.mean(0).flatten().tolist())
+            std = tuple(s if s > 0 else 1.0 for s in x.std(0, unbiased=False).flatten().tolist())
         return DiffusionConfig(shape, arch, tuple(self.channels), self.layers_per_block, tuple(self.attention_levels),
                                self.head_dim, self.norm_groups, tuple(self.hidden_dims), self.timesteps,
                                self.schedule, self.prediction, self.loss_weighting, float(self.snr_gamma), n_classes,
                                float(self.label_dropout), float(self.dropout), image,
-                               levels if self.prediction == "levels" else None)
+                               levels if self.prediction == "levels" else None, mean, std)
 
     # ------------------------------------------------------------------ sampling
     def _labels_for(self, condition: Any, n: int, gen: torch.Generator) -> torch.Tensor | None:
@@ -386,8 +390,8 @@ class Diffusion(GenerativeModel):
                                          net.output_kind, levels=levels, clip=clip, n_terms=n_terms,
                                          generator=gen))
         lp = torch.cat(out)
-        if net.cfg.image and levels is None:      # density of x in [0, 1] = density of 2x - 1 times 2^D
-            lp = lp + self.codec_.n_dims * math.log(2)
+        if levels is None:                        # a density: move it from model space to the codec's
+            lp = lp + net.log_scale()
         return lp
 
     def likelihood_units(self) -> str:
@@ -406,8 +410,8 @@ class Diffusion(GenerativeModel):
 
     def _set_state(self, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
         net = dict(state["network"])
-        for key in ("event_shape", "channels", "attention_levels", "hidden_dims"):
-            net[key] = tuple(net[key])
+        for key in ("event_shape", "channels", "attention_levels", "hidden_dims", "data_mean", "data_std"):
+            net[key] = tuple(net.get(key, ()))
         module = DiffusionNetwork(DiffusionConfig(**net))
         module.load_state_dict(tensors)
         self.n_steps_ = state.get("n_steps", 0)

@@ -56,6 +56,8 @@ class DiffusionConfig:
     dropout: float
     image: bool                           # images: model space is 2 x - 1 in [-1, 1]
     levels: int | None = None             # grey levels L of discrete images ("levels" prediction)
+    data_mean: tuple[float, ...] = ()     # vectors: per-dimension mean and std of the training data,
+    data_std: tuple[float, ...] = ()      # so that the model sees unit-variance coordinates
 
 
 class MLPDenoiser(nn.Module):
@@ -122,6 +124,9 @@ class DiffusionNetwork(nn.Module):
         self.register_buffer("snr", (abar / (1 - abar)).float(), persistent=False)
         if cfg.prediction == "levels":
             self.register_buffer("grid", torch.linspace(-1, 1, cfg.levels), persistent=False)
+        if not cfg.image:
+            self.register_buffer("data_mean", torch.tensor(cfg.data_mean or [0.0]), persistent=False)
+            self.register_buffer("data_std", torch.tensor(cfg.data_std or [1.0]), persistent=False)
 
     @property
     def output_kind(self) -> str:
@@ -130,11 +135,17 @@ class DiffusionNetwork(nn.Module):
 
     # -- spaces ------------------------------------------------------------------
     def to_model(self, x: torch.Tensor) -> torch.Tensor:
-        """Data (images in [0, 1], standardised rows) -> model space (images in [-1, 1])."""
-        return 2 * x - 1 if self.cfg.image else x
+        """Codec space -> model space: images [0, 1] -> [-1, 1]; vectors to zero mean, unit variance."""
+        return 2 * x - 1 if self.cfg.image else (x - self.data_mean) / self.data_std
 
     def from_model(self, x: torch.Tensor) -> torch.Tensor:
-        return (x + 1) / 2 if self.cfg.image else x
+        return (x + 1) / 2 if self.cfg.image else x * self.data_std + self.data_mean
+
+    def log_scale(self) -> float:
+        """log |d model / d codec| per example: what a density in model space gains in codec space."""
+        if self.cfg.image:
+            return math.prod(self.cfg.event_shape) * math.log(2.0)
+        return -float(self.data_std.log().sum()) if self.cfg.data_std else 0.0
 
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Network output for x_t (B, *event) in model space at timesteps t (B,) or (): eps, x0 or v
