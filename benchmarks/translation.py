@@ -33,8 +33,9 @@ Protocol
   tokens/s, against 2,800-3,100 tokens/s at 1 thread (each parallel region waits for the
   thread that lost its core). On an idle machine try ``--threads 2``.
 - Batch size 64 pairs: at equal wall-clock time (6 min, 1 thread) it reached a validation
-  loss of 4.58 against 4.81 with 128 pairs and 4.63 with 32; lr 2e-3 beat 1e-3 (4.81 vs
-  4.98 at 128 pairs).
+  loss of 4.58 against 4.81 with 128 pairs and 4.63 with 32. Peak lr 1e-3: with the
+  Glorot initialisation, 300 steps at constant lr gave a training NLL of 3.59 nats/token
+  at 1e-3 and 3.82 at 2e-3 (at GPT-2's N(0, 0.02) initialisation, 1e-3 had beaten 5e-4).
 
 The script prints one table and ends with one JSON line holding every figure.
 """
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vocab-size", type=int, default=8000)
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup-steps", type=int, default=200)
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--ema-decay", type=float, default=None)

@@ -67,16 +67,15 @@ class Seq2SeqTransformer(nn.Module):
         self.lm_head = None if cfg.tie_embeddings else nn.Linear(C, cfg.vocab_size, bias=False)
         self.register_buffer("pos", sinusoidal_positions(512, C), persistent=False)
         self.scale = math.sqrt(C)
+        # Glorot-uniform linear layers, as in the original transformer and fairseq; on Multi30k it learned
+        # much faster than GPT-2's N(0, 0.02) (train NLL 2.85 against 3.89 nats/token after 250 steps)
         self.apply(self._init_weights)
         nn.init.normal_(self.tok_emb.weight, mean=0.0, std=C ** -0.5)   # unit-variance rows after the sqrt(C) scale
-        for block in [*self.encoder, *self.decoder]:   # GPT-2: residual projections scaled down with depth
-            for proj in (block.attn.out_proj, block.proj, *([block.cross_attn.out_proj] if block.cross_attn else [])):
-                nn.init.normal_(proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
 
     @staticmethod
     def _init_weights(m: nn.Module) -> None:
         if isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+            nn.init.xavier_uniform_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
 
