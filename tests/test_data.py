@@ -75,8 +75,8 @@ def write_png(path: Path, arr: np.ndarray) -> Path:
 
 # -- load / available ------------------------------------------------------------------
 def test_available_lists_registered_names():
-    assert datasets.available() == ["csv", "digits", "grid", "image_folder", "jsb_chorales", "lines", "mnist",
-                                    "npz", "ring", "smiles", "text", "tinyshakespeare"]
+    assert datasets.available() == ["csv", "digits", "grid", "grid25", "image_folder", "jsb_chorales", "lines",
+                                    "mnist", "npz", "ring", "ring8", "smiles", "text", "tinyshakespeare"]
 
 
 def test_load_raises_unknown_name():
