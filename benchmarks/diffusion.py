@@ -2,7 +2,7 @@
 
 Run from the repository root (diffusers is a bench-only dependency: ``pip install -e .[bench]``)::
 
-    .venv/bin/python benchmarks/diffusion.py                      # everything, ~25 min on 2 idle cores
+    .venv/bin/python benchmarks/diffusion.py                      # everything, ~17 min on 2 idle cores
     .venv/bin/python benchmarks/diffusion.py --quick              # smoke test, ~2 min
     .venv/bin/python benchmarks/diffusion.py --only train,sample --sizes 8,16
 
