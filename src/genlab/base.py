@@ -113,6 +113,27 @@ class GenerativeModel:
             raise InvalidParameterError(f"The 'max_steps' parameter of fit must be a positive int; got {max_steps!r}.")
         return max_steps
 
+    def _labels_for(self, condition: Any, n: int, gen: torch.Generator) -> torch.Tensor | None:
+        """Class labels (n,) for ``sample`` of a family with a ``conditional`` parameter.
+
+        Uses the fitted ``class_prior_`` and ``n_classes_``. None for an unconditional model;
+        ``condition=None`` draws labels from the training frequencies (samples from p(x));
+        one label is repeated n times.
+        """
+        if not self.conditional:
+            if condition is not None:
+                raise InvalidParameterError(f"condition was given but this {type(self).__name__} is not conditional "
+                                            "(conditional=False).")
+            return None
+        if condition is None:
+            return torch.multinomial(self.class_prior_, n, replacement=True, generator=gen)
+        y = torch.as_tensor(condition).long().reshape(-1)
+        y = y.expand(n) if len(y) == 1 else y
+        if len(y) != n or y.min() < 0 or y.max() >= self.n_classes_:
+            raise InvalidParameterError(
+                f"condition must be one label or {n} labels in 0..{self.n_classes_ - 1}; got {condition!r}.")
+        return y
+
     def _check_fitted(self) -> None:
         """Raise :class:`NotFittedError` unless ``fit`` has completed."""
         check_is_fitted(self, self._fitted_attributes)

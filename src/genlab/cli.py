@@ -450,19 +450,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``genlab`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return run_guarded(args.command, lambda: args.func(args))
+
+
+def run_guarded(command: str, run: Any) -> int:
+    """Run a command, turning genlab's errors into one line on stderr and an exit status:
+    2 for a mistake, 1 when training diverged, 130 on Ctrl-C."""
     from genlab.exceptions import GenlabError, NonFiniteLossError
 
-    args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        return run()
     except NonFiniteLossError as err:   # training diverged: not a usage mistake
-        print(f"genlab {args.command}: error: {err}", file=sys.stderr)
+        print(f"genlab {command}: error: {err}", file=sys.stderr)
         return 1
     except (GenlabError, UsageError) as err:
-        print(f"genlab {args.command}: error: {err}", file=sys.stderr)
+        print(f"genlab {command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"genlab {args.command}: interrupted", file=sys.stderr)
+        print(f"genlab {command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -52,9 +52,11 @@ def _train_parser() -> tuple[argparse.ArgumentParser, list[str], list[str]]:
 
 def train_translator(argv: list[str]) -> int:
     """``genlab train translator ARGS``: returns the exit status."""
+    from genlab.cli import run_guarded
+
     parser, model_names, train_names = _train_parser()
     opts = vars(parser.parse_args(argv))
-    return _guarded("train translator", lambda: _train(opts, model_names, train_names, argv))
+    return run_guarded("train translator", lambda: _train(opts, model_names, train_names, argv))
 
 
 def _train(opts: dict[str, Any], model_names: list[str], train_names: list[str], argv: list[str]) -> int:
@@ -141,12 +143,12 @@ def _cmd_translate(args: argparse.Namespace) -> int:
 
 def translate(argv: list[str]) -> int:
     """``genlab translate RUN SENTENCE... [--file F] [--beam-size K]``: returns the exit status."""
-    from genlab.cli import _Parser
+    from genlab.cli import _Parser, run_guarded
 
     p = _Parser(prog="genlab translate", description="Translate sentences with a trained translator, one per line.")
     _add_translate_args(p)
     args = p.parse_args(argv)
-    return _guarded("translate", lambda: _cmd_translate(args))
+    return run_guarded("translate", lambda: _cmd_translate(args))
 
 
 def add_parsers(sub: Any) -> None:
@@ -154,21 +156,3 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("translate", help="translate sentences with a trained translator")
     _add_translate_args(p)
     p.set_defaults(func=_cmd_translate)
-
-
-def _guarded(command: str, run) -> int:
-    """Run a command, turning genlab's errors into one line on stderr and an exit status."""
-    from genlab.cli import UsageError
-    from genlab.exceptions import GenlabError, NonFiniteLossError
-
-    try:
-        return run()
-    except NonFiniteLossError as err:   # training diverged: not a usage mistake
-        print(f"genlab {command}: error: {err}", file=sys.stderr)
-        return 1
-    except (GenlabError, UsageError) as err:
-        print(f"genlab {command}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"genlab {command}: interrupted", file=sys.stderr)
-        return 130

@@ -36,10 +36,10 @@ from genlab.utils.validation import Interval, Options
 
 __all__ = ["GPT"]
 
-# nanoGPT's recipe: AdamW (0.9, 0.99), weight decay 0.1 on matrices, warmup then cosine to lr / 10.
+# nanoGPT's recipe: AdamW (0.9, 0.99) (GPTNetwork.optimizer_groups), weight decay 0.1 on matrices,
+# warmup then cosine to lr / 10.
 TRAINING_DEFAULTS = {"lr": 1e-3, "weight_decay": 0.1, "warmup_steps": 100, "min_lr_ratio": 0.1, "grad_clip": 1.0,
                      "batch_size": 32}
-BETAS = (0.9, 0.99)
 
 
 class GPT(GenerativeModel):
@@ -273,9 +273,7 @@ class GPT(GenerativeModel):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             module = GPTNetwork(net_cfg)
-        module.optimizer_groups = _optimizer_groups(module)
         trainer = Trainer(module, cfg, callbacks).fit(train, val_t)
-        del module.optimizer_groups
         self.module_ = module.cpu().eval()
         self.history_ = trainer.history
         self.n_steps_ = trainer.step
@@ -532,19 +530,6 @@ class GPT(GenerativeModel):
                 yield text[len(emitted):]
                 emitted = text
 
-    def _labels_for(self, condition: Any, n: int, gen: torch.Generator) -> torch.Tensor | None:
-        if not self.conditional:
-            if condition is not None:
-                raise InvalidParameterError("condition was given but this GPT is not conditional (conditional=False).")
-            return None
-        if condition is None:
-            return torch.multinomial(self.class_prior_, n, replacement=True, generator=gen)
-        y = torch.as_tensor(condition).long().reshape(-1)
-        y = y.expand(n) if len(y) == 1 else y
-        if len(y) != n or y.min() < 0 or y.max() >= self.n_classes_:
-            raise InvalidParameterError(f"condition must be one label or {n} labels in 0..{self.n_classes_ - 1}.")
-        return y
-
     # ------------------------------------------------------------------ likelihood
     @torch.no_grad()
     def log_prob(self, X: Any, y: Any = None, *, stride: int | None = None, batch_size: int = 64) -> torch.Tensor:
@@ -597,7 +582,8 @@ class GPT(GenerativeModel):
 
     def _stream_log_prob(self, X: Any, stride: int | None, batch_size: int) -> torch.Tensor:
         C = self.context_length
-        stride = C // 2 or 1 if stride is None else stride
+        if stride is None:
+            stride = max(1, C // 2)
         if isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride <= C:
             raise InvalidParameterError(f"stride must be an int in 1..context_length={C}; got {stride!r}.")
         if isinstance(X, Split):
@@ -675,15 +661,6 @@ class GPT(GenerativeModel):
         self.n_steps_ = state.get("n_steps", 0)
         self.best_step_ = state.get("best_step")
         self.history_ = []
-
-
-def _optimizer_groups(module: GPTNetwork):
-    """AdamW groups for the trainer: decay on matrices and embeddings, none on biases and gains."""
-    def groups():
-        params = list(module.parameters())
-        return [{"params": [p for p in params if p.ndim >= 2], "betas": BETAS},
-                {"params": [p for p in params if p.ndim < 2], "betas": BETAS, "weight_decay": 0.0}]
-    return groups
 
 
 def _choose(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None,

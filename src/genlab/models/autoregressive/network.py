@@ -65,6 +65,13 @@ class GPTNetwork(nn.Module):
         elif isinstance(m, nn.Embedding):
             nn.init.normal_(m.weight, mean=0.0, std=0.02)
 
+    def optimizer_groups(self) -> list[dict]:
+        """AdamW groups for the trainer: nanoGPT's betas (0.9, 0.99); weight decay on matrices and
+        embeddings, none on biases and LayerNorm gains."""
+        params = list(self.parameters())
+        return [{"params": [p for p in params if p.ndim >= 2], "betas": (0.9, 0.99)},
+                {"params": [p for p in params if p.ndim < 2], "betas": (0.9, 0.99), "weight_decay": 0.0}]
+
     def num_parameters(self) -> int:
         """Trainable parameters, the tied head counted once."""
         return sum(p.numel() for p in self.parameters())

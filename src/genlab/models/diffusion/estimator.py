@@ -237,21 +237,6 @@ class Diffusion(GenerativeModel):
                                levels if self.prediction == "levels" else None, mean, std)
 
     # ------------------------------------------------------------------ sampling
-    def _labels_for(self, condition: Any, n: int, gen: torch.Generator) -> torch.Tensor | None:
-        if not self.conditional:
-            if condition is not None:
-                raise InvalidParameterError(
-                    "condition was given but this model is not conditional (conditional=False).")
-            return None
-        if condition is None:   # labels from their training frequencies: samples from p(x)
-            return torch.multinomial(self.class_prior_, n, replacement=True, generator=gen)
-        y = torch.as_tensor(condition).long().reshape(-1)
-        y = y.expand(n) if len(y) == 1 else y
-        if len(y) != n or y.min() < 0 or y.max() >= self.n_classes_:
-            raise InvalidParameterError(
-                f"condition must be one label or {n} labels in 0..{self.n_classes_ - 1}; got {condition!r}.")
-        return y
-
     def _check_sampling(self, n: Any, steps: Any, sampler: Any, eta: Any, guidance: Any) -> int:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise InvalidParameterError(f"n must be a positive int; got {n!r}.")

@@ -179,19 +179,6 @@ class GAN(GenerativeModel):
         self.n_steps_ = trainer.step
         return self
 
-    def _labels_for(self, condition: Any, n: int, gen: torch.Generator) -> torch.Tensor | None:
-        if not self.conditional:
-            if condition is not None:
-                raise InvalidParameterError("condition was given but this GAN is not conditional.")
-            return None
-        if condition is None:
-            return torch.multinomial(self.class_prior_, n, replacement=True, generator=gen)
-        y = torch.as_tensor(condition).long().reshape(-1)
-        y = y.expand(n) if len(y) == 1 else y
-        if len(y) != n or y.min() < 0 or y.max() >= self.n_classes_:
-            raise InvalidParameterError(f"condition must be one label or {n} labels in 0..{self.n_classes_ - 1}.")
-        return y
-
     @torch.no_grad()
     def sample(self, n: int, *, seed: Any = None, condition: Any = None) -> torch.Tensor:
         """``n`` samples in the data's form (images in [0, 1], rows in original units)."""

@@ -173,22 +173,6 @@ class VAE(GenerativeModel):
         return xv, yv
 
     # ------------------------------------------------------------------ use
-    def _labels_for(self, condition: Any, n: int, gen: torch.Generator) -> torch.Tensor | None:
-        if not self.conditional:
-            if condition is not None:
-                raise InvalidParameterError("condition was given but this VAE is not conditional (conditional=False).")
-            return None
-        if condition is None:   # draw labels from their training frequencies: samples from p(x)
-            return torch.multinomial(self.class_prior_, n, replacement=True, generator=gen)
-        y = torch.as_tensor(condition).long().reshape(-1)
-        if len(y) == 1:
-            y = y.expand(n)
-        if len(y) != n or y.min() < 0 or y.max() >= self.n_classes_:
-            raise InvalidParameterError(
-                f"condition must be one label or {n} labels in 0..{self.n_classes_ - 1}; got {condition!r}."
-            )
-        return y
-
     @torch.no_grad()
     def sample(self, n: int, *, seed: Any = None, condition: Any = None, mode: str = "sample",
                temperature: float = 1.0) -> Any:
