@@ -11,12 +11,12 @@ PacGAN4 24.8 ± 0.2 / 93.6%; VEEGAN 24.6 / 40%.
 
 Rows (``--configs``; every row trains the same MLP players -- 3 x 256, ReLU generator,
 leaky-ReLU discriminator, z in R^2, on standardised coordinates -- for the same number of
-steps, 15,000 by default):
+steps, the toy recipe's 25,000 by default):
 
 - ``plain-ns``: the plain non-saturating GAN with PacGAN's optimiser (Adam lr 1e-4,
   betas (0.5, 0.999), constant learning rate, batch 128), no penalty, no EMA, no packing;
-- ``toy``: the family's recommended toy recipe, ``GAN.toy_recipe``: R1 (gamma 0.01 in
-  standardised units), packing 2, Adam betas (0, 0.9), batch 256, lr 2e-3 with a cosine
+- ``toy``: the family's recommended toy recipe, ``GAN.toy_recipe``: lazy R1 (gamma 0.01 in
+  standardised units, every 4th step), packing 2, Adam betas (0, 0.9), batch 256, lr 2e-3 with a cosine
   decay to 2e-5, samples from the EMA (0.999) generator;
 - ``pack4``, ``pack4-r1``: PacGAN's packing, on the plain and on the toy recipe (for reference).
 

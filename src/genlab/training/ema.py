@@ -21,11 +21,17 @@ class EMA:
 
     @torch.no_grad()
     def update(self, module: torch.nn.Module) -> None:
+        shadow, current, others = [], [], []
         for k, v in module.state_dict().items():
             if v.is_floating_point():
-                self.shadow[k].mul_(self.decay).add_(v.detach(), alpha=1.0 - self.decay)
+                shadow.append(self.shadow[k])
+                current.append(v.detach())
             else:
-                self.shadow[k].copy_(v)
+                others.append((k, v))
+        if shadow:   # shadow += (1 - decay) * (param - shadow), one fused call over all tensors
+            torch._foreach_lerp_(shadow, current, 1.0 - self.decay)
+        for k, v in others:
+            self.shadow[k].copy_(v)
 
     @torch.no_grad()
     def copy_to(self, module: torch.nn.Module) -> None:

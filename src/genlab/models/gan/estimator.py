@@ -92,8 +92,8 @@ class GAN(GenerativeModel):
     # docs/gan.md and benchmarks/gan.py for its 10-seed figures.
     toy_recipe: ClassVar[dict[str, Any]] = {
         "params": {"latent_dim": 2, "architecture": "mlp", "hidden_dims": (256, 256, 256), "loss": "ns",
-                   "r1_gamma": 0.01, "pack": 2, "beta1": 0.0, "beta2": 0.9},
-        "fit": {"max_steps": 15000, "batch_size": 256, "lr": 2e-3, "lr_schedule": "cosine", "min_lr_ratio": 0.01,
+                   "r1_gamma": 0.01, "r1_every": 4, "pack": 2, "beta1": 0.0, "beta2": 0.9},
+        "fit": {"max_steps": 25000, "batch_size": 256, "lr": 2e-3, "lr_schedule": "cosine", "min_lr_ratio": 0.01,
                 "ema_decay": 0.999}}
     _fitted_attributes = ("module_",)
     _parameter_constraints: ClassVar[dict[str, list]] = {
