@@ -231,3 +231,23 @@ def test_unknown_backend_is_refused():
     log_start, log_trans, log_emit = _random_hmm(K=2, T=3, B=1, seed=8)
     with pytest.raises(ValueError, match="backend must be one of"):
         posteriors(log_start, log_trans, log_emit, torch.tensor([3]), backend="cuda")
+
+
+def test_compiled_kernels_leave_torch_thread_count_alone():
+    """numba's OpenMP layer shares libgomp with PyTorch; a kernel call must not reset
+    ``torch.set_num_threads`` (it used to raise 1 thread to the core count)."""
+    pytest.importorskip("numba")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        g = torch.Generator().manual_seed(0)
+        K, V, B, T = 3, 4, 5, 7
+        log_start = torch.log_softmax(torch.randn(K, generator=g, dtype=torch.float64), 0)
+        log_trans = torch.log_softmax(torch.randn(K, K, generator=g, dtype=torch.float64), 1)
+        log_emit = torch.log_softmax(torch.randn(B, T, K, generator=g, dtype=torch.float64), -1)
+        lengths = torch.full((B,), T)
+        for fn in (log_likelihood, posteriors, viterbi):
+            fn(log_start, log_trans, log_emit, lengths, backend="numba")
+            assert torch.get_num_threads() == 1, fn.__name__
+    finally:
+        torch.set_num_threads(before)

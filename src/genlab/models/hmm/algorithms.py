@@ -67,6 +67,20 @@ def _backend(backend: str, x: torch.Tensor) -> str:
     return backend
 
 
+def _run_kernel(kernel, *args) -> None:
+    """Run a compiled kernel on PyTorch's thread count, and leave that count as it was.
+
+    numba's OpenMP layer shares libgomp with PyTorch: its first parallel call would set
+    the process's OpenMP thread count to numba's (the core count), silently undoing a
+    user's ``torch.set_num_threads`` for every later PyTorch op."""
+    threads = torch.get_num_threads()
+    _kernels.numba.set_num_threads(max(1, min(threads, _kernels.numba.config.NUMBA_NUM_THREADS)))
+    try:
+        kernel(*args)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _np64(x: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(x.detach().to(torch.float64).numpy())
 
@@ -308,8 +322,8 @@ def log_likelihood(log_start: torch.Tensor, log_trans: torch.Tensor, log_emit: t
     log_emit, _mask = _prepare(log_emit, lengths, K)
     if _backend(backend, log_emit) == "numba":
         out = np.empty(log_emit.shape[0])
-        _kernels.loglik_kernel(_np64(log_start.exp()), _np64(log_trans.exp()), _np64(log_emit),
-                               lengths.numpy().astype(np.int64), out)
+        _run_kernel(_kernels.loglik_kernel, _np64(log_start.exp()), _np64(log_trans.exp()), _np64(log_emit),
+                    lengths.numpy().astype(np.int64), out)
         return torch.from_numpy(out).to(log_emit.dtype)
     return forward(log_start, log_trans, log_emit, lengths)[1]
 
@@ -338,8 +352,8 @@ def posteriors(log_start: torch.Tensor, log_trans: torch.Tensor, log_emit: torch
         B, T, _ = log_emit.shape
         gamma, xi, ll = np.empty((B, T, K)), np.empty((B, K, K)), np.empty(B)
         P = _np64(log_trans.exp())
-        _kernels.posteriors_kernel(_np64(log_start.exp()), P, _np64(log_emit), lengths.numpy().astype(np.int64),
-                                   gamma, xi, ll)
+        _run_kernel(_kernels.posteriors_kernel, _np64(log_start.exp()), P, _np64(log_emit),
+                    lengths.numpy().astype(np.int64), gamma, xi, ll)
         xi *= P
         return tuple(torch.from_numpy(a).to(log_emit.dtype) for a in (gamma, xi, ll))
     E, e_max = _emission_scale(log_emit)
@@ -383,8 +397,8 @@ def viterbi(log_start: torch.Tensor, log_trans: torch.Tensor, log_emit: torch.Te
     B, T, _ = log_emit.shape
     if _backend(backend, log_emit) == "numba":
         paths, best = np.full((B, T), -1, dtype=np.int64), np.empty(B)
-        _kernels.viterbi_kernel(_np64(log_start), _np64(log_trans), _np64(log_emit),
-                                lengths.numpy().astype(np.int64), paths, best)
+        _run_kernel(_kernels.viterbi_kernel, _np64(log_start), _np64(log_trans), _np64(log_emit),
+                    lengths.numpy().astype(np.int64), paths, best)
         return torch.from_numpy(paths), torch.from_numpy(best).to(log_emit.dtype)
     dev = log_emit.device
     last = mask.sum(1) - 1                                                          # (B,)
