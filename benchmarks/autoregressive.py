@@ -13,7 +13,8 @@
    batches); genlab's rows also give ``log_prob``'s own sliding-window score of the whole
    validation text (every character after the first 64 sees 32-63 characters of context),
    which is lower because fewer characters are predicted from a short context.
-   ``--repeats k`` trains every row with seeds 0..k-1 and prints the medians. nanoGPT itself is not installable; the issue's measurement of it on this
+   ``--repeats k`` trains every row with seeds 0..k-1 and prints the medians. nanoGPT
+   itself is not installable; the issue's measurement of it on this
    machine (idle, 2 threads: 36.6 ms/iteration, val 1.886) is printed for reference.
    ``--sections steps`` times single training steps of both implementations interleaved in
    blocks of 10, so that both see the same load (the fair speed figure on a shared machine).

@@ -65,6 +65,24 @@ def test_evaluate_json(trained):
     assert report["bits_per_dim"] == pytest.approx(report["nll_nats"] / (64 * 0.6931471805599453))
 
 
+@pytest.mark.parametrize("data,n_modes", [("ring8", 8), ("grid25", 25)])
+def test_train_gan_on_a_mixture_and_evaluate_its_modes(tmp_path, data, n_modes):
+    out = tmp_path / "gan"
+    res = run("train", "gan", "--data", data, "--out", out, "--max-steps", 20, "--latent-dim", 2,
+              "--architecture", "mlp", "--hidden-dims", "32,32", "--progress", "false")
+    assert res.returncode == 0, res.stderr
+    res = run("evaluate", out, "--data", data, "--n-samples", 500)
+    assert res.returncode == 2 and "no log_prob" in res.stderr and "--samples" in res.stderr
+    res = run("evaluate", out, "--data", data, "--json", "--samples", 500)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["likelihood"] is None and "no density" in report["log_prob_error"]
+    assert report["n_modes"] == n_modes and 0 <= report["modes_captured"] <= n_modes
+    assert 0 <= report["high_quality_fraction"] <= 1
+    # 20 steps may capture no mode at all: then the mode histogram, and its KL, is undefined
+    assert report["reverse_kl"] >= 0 if report["modes_captured"] else report["reverse_kl"] != report["reverse_kl"]
+
+
 def test_info(trained):
     res = run("info", trained, "--json")
     assert res.returncode == 0, res.stderr

@@ -295,7 +295,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     lp_kwargs = {}
     if args.n_samples is not None:
         if "n_samples" not in inspect.signature(model.log_prob).parameters:
-            raise UsageError(f"--n-samples does not apply to {type(model).__name__} (its log_prob is exact).")
+            kind = {"exact": "its log_prob is exact", None: "it has no log_prob"}.get(
+                model.likelihood, "its log_prob takes no importance samples")
+            raise UsageError(f"--n-samples (importance samples) does not apply to {type(model).__name__} ({kind}); "
+                             "--samples sets how many samples the sample metrics draw.")
         lp_kwargs["n_samples"] = args.n_samples
     split = getattr(data, args.split)
     held_out = data if args.split == "test" else dataclasses.replace(data, test=split)

@@ -11,6 +11,10 @@ data, in one flat dict (``genlab evaluate`` writes it to ``eval.json``):
   the samples (``class_entropy_bits``), a classifier two-sample test (``c2st_accuracy``:
   0.5 is indistinguishable) and memorisation (``near_copy_fraction``,
   ``memorization_ratio``), all with the ``extractor`` id that made the features;
+- **mode collapse** (known mixtures: ``load("ring")``, ``load("grid")``, whose ``info``
+  holds the centres and std): ``modes_captured`` of ``n_modes``,
+  ``high_quality_fraction`` (within 3 std of a centre) and ``reverse_kl`` of the mode
+  histogram to uniform, on ``n_samples`` samples (default 2,500, PacGAN's protocol);
 - **text**: n-gram novelty of samples against the training text;
 - **cost**: ``sample_seconds_per_1000``.
 """
@@ -123,6 +127,13 @@ def evaluate(model: GenerativeModel, data: Any, *, train: Split | None = None, e
     if not sample_metrics:
         return report
     modality = getattr(split.codec, "modality", "")
+    info = getattr(data, "info", None) or {}
+    if "centres" in info and "std" in info:            # a known mixture (ring, grid): mode collapse
+        from genlab.metrics.mode_collapse import mode_coverage
+
+        cov = mode_coverage(model.sample(n_samples or 2500, seed=seed), info["centres"], info["std"])
+        report.update({"modes_captured": cov["modes_captured"], "n_modes": cov["n_modes"],
+                       "high_quality_fraction": cov["high_quality_fraction"], "reverse_kl": cov["reverse_kl"]})
     if modality == "image" and (extractor is not None or (split.y is not None and hasattr(data, "train"))):
         from genlab.metrics.features import FeatureExtractor, extractor_for
 
